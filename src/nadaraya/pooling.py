@@ -150,7 +150,7 @@ def attention_pool(
     >>> import numpy as np, nadaraya as nw
     >>> x = np.array([0.0, 1.0, 2.0]); y = np.array([0.0, 1.0, 4.0])
     >>> nw.attention_pool(np.array([1.0]), x, y, bandwidth=1.0).round(4)
-    array([1.5379])
+    array([1.5481])
     """
     kern = get_kernel(kernel)
     on_empty = check_on_empty(on_empty)
