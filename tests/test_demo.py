@@ -108,3 +108,15 @@ def test_existing_folder_keeps_other_files_when_the_run_fails(tmp_path, capsys):
     (tmp_path / "keep.txt").write_text("mine")
     assert main(["demo", "--out", str(tmp_path), "--kernel", "nope"]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_compact_kernel_with_a_small_bandwidth_reports_undefined_predictions(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["demo", "--out", str(out), "--kernel", "epanechnikov", "--bandwidth", "0.05"]) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())  # strict JSON: no NaN
+    undefined = summary["undefined_predictions"]["nonparametric attention pooling"]
+    assert undefined > 0
+    assert summary["nonparametric"]["predictions"].count(None) == undefined
+    assert f"note: {undefined} test inputs have no training input" in printed
+    assert np.isfinite(summary["test_mse"]["nonparametric attention pooling"])

@@ -51,17 +51,25 @@ class ChapterRun:
     parametric: np.ndarray
     parametric_weights: np.ndarray
 
-    def mse(self) -> dict:
-        """Test mean squared error against the noise-free truth, per estimator."""
-        truth = self.data.y_truth
+    def predictions(self) -> dict:
         return {
-            name: float(np.mean((pred - truth) ** 2))
-            for name, pred in (
-                ("average pooling", self.average),
-                ("nonparametric attention pooling", self.nonparametric),
-                ("parametric attention pooling", self.parametric),
-            )
+            "average pooling": self.average,
+            "nonparametric attention pooling": self.nonparametric,
+            "parametric attention pooling": self.parametric,
         }
+
+    def undefined(self) -> dict:
+        """Number of test inputs without an estimate (no key inside a compact kernel's support)."""
+        return {name: int(np.isnan(pred).sum()) for name, pred in self.predictions().items()}
+
+    def mse(self) -> dict:
+        """Test mean squared error against the noise-free truth, per estimator, over defined predictions."""
+        truth = self.data.y_truth
+        out = {}
+        for name, pred in self.predictions().items():
+            ok = ~np.isnan(pred)
+            out[name] = float(np.mean((pred[ok] - truth[ok]) ** 2)) if ok.any() else float("nan")
+        return out
 
     def summary(self) -> dict:
         """A JSON-ready dict of every number the run printed."""
@@ -77,8 +85,8 @@ class ChapterRun:
             "average_pooling": {"predictions": self.average.tolist()},
             "nonparametric": {
                 "bandwidth": self.config["bandwidth"],
-                "predictions": self.nonparametric.tolist(),
-                "attention_weights": self.nonparametric_weights.tolist(),
+                "predictions": _jsonable(self.nonparametric),
+                "attention_weights": _jsonable(self.nonparametric_weights),
             },
             "parametric": {
                 "w_init": self.fit.w_init,
@@ -86,11 +94,22 @@ class ChapterRun:
                 "bandwidth": self.fit.bandwidth,
                 "losses": self.fit.losses.tolist(),
                 "w_history": self.fit.w_history.tolist(),
-                "predictions": self.parametric.tolist(),
-                "attention_weights": self.parametric_weights.tolist(),
+                "predictions": _jsonable(self.parametric),
+                "attention_weights": _jsonable(self.parametric_weights),
             },
-            "test_mse": self.mse(),
+            "test_mse": _jsonable(self.mse()),
+            "undefined_predictions": self.undefined(),
         }
+
+
+def _jsonable(x):
+    """Arrays and dicts of floats with NaN replaced by None (JSON has no NaN)."""
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    a = np.asarray(x, dtype=float)
+    obj = a.astype(object)
+    obj[np.isnan(a)] = None
+    return obj.tolist()
 
 
 def _echo_default(line: str) -> None:
@@ -161,13 +180,21 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
     with np.printoptions(precision=3, suppress=True, threshold=60, edgeitems=3, linewidth=100):
         echo(f"parametric predictions at the test inputs:\n{parametric}")
         echo(f"parametric attention weights ({m} test inputs x {data.n_train} training inputs):\n{parametric_weights}")
+    for name, count in run.undefined().items():
+        if count:
+            echo(f"note: {count} test inputs have no training input inside the {kern.name} kernel's support; "
+                 f"{name} is NaN there and the MSE leaves them out (use a larger bandwidth)")
     echo(_table_text(run))
     return run
 
 
 def _table_rows(run: ChapterRun):
     mse = run.mse()
-    return [(name, f"{value:.4f}") for name, value in mse.items()] + [
+    undefined = run.undefined()
+    return [
+        (name, f"{value:.4f}" + (f" ({undefined[name]} undefined)" if undefined[name] else ""))
+        for name, value in mse.items()
+    ] + [
         ("learned w", f"{run.fit.w:.6f} (bandwidth {run.fit.bandwidth:.6f})")
     ]
 
@@ -202,7 +229,7 @@ def write_outputs(run: ChapterRun, folder) -> list[Path]:
         )
         plotting.save_figure(axes, folder / name)
     plotting.save_figure(plotting.plot_loss(run.fit.losses), folder / "loss.png")
-    (folder / "summary.json").write_text(json.dumps(run.summary(), indent=1), encoding="utf-8")
+    (folder / "summary.json").write_text(json.dumps(run.summary(), indent=1, allow_nan=False), encoding="utf-8")
     cfg = run.config
     write_report(
         folder / "report.html",
