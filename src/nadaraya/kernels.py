@@ -31,7 +31,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Kernel", "KERNELS", "get_kernel"]
+__all__ = ["Kernel", "KERNELS", "NumpyOps", "get_kernel"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,15 @@ class Kernel:
         """``log K(sqrt(t))`` for squared scaled distances ``t >= 0``; ``-inf`` outside the support."""
         t = np.asarray(t)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            return self._score(t)
+            return self._score(t, NumpyOps)
+
+    def score_with(self, t, ops):
+        """:meth:`score` on another framework's tensor ``t``, through its ``ops`` (see :class:`NumpyOps`).
+
+        The formulas keep autograd finite: square roots and logarithms only
+        ever see values inside the support.
+        """
+        return self._score(t, ops)
 
     def dscore(self, t: np.ndarray) -> np.ndarray:
         """Derivative of :meth:`score` with respect to ``t`` (finite inside the support).
@@ -80,7 +88,7 @@ class Kernel:
         """
         t = np.asarray(t)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            d = self._dscore(t)
+            d = self._dscore(t, NumpyOps)
         return np.where(np.isfinite(d), d, 0.0).astype(t.dtype if t.dtype.kind == "f" else float, copy=False)
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
@@ -89,68 +97,98 @@ class Kernel:
         return np.exp(self.score(u * u))
 
 
-def _inside(t, fn, radius2=1.0, closed=False):
-    """Apply ``fn`` where ``t`` lies inside the support and return -inf elsewhere."""
-    mask = t <= radius2 if closed else t < radius2
-    safe = np.where(mask, t, 0.0)
-    return np.where(mask, fn(safe), -np.inf)
+class NumpyOps:
+    """The few array operations a kernel formula uses, for NumPy.
+
+    Framework modules pass their own object with the same methods, so each
+    kernel's formula is written once (see :meth:`Kernel.score_with`).
+    """
+
+    where = staticmethod(np.where)
+    sqrt = staticmethod(np.sqrt)
+    log1p = staticmethod(np.log1p)
+    cos = staticmethod(np.cos)
+    tan = staticmethod(np.tan)
+
+    @staticmethod
+    def full_like(t, value):
+        return np.full_like(t, value)
+
+
+def _safe_sqrt(t, ops):
+    """sqrt(t) whose derivative is finite at t = 0 (autograd would give inf * 0 = NaN)."""
+    pos = t > 0
+    return ops.where(pos, ops.sqrt(ops.where(pos, t, ops.full_like(t, 1.0))), ops.full_like(t, 0.0))
+
+
+def _inside(fn, closed=False):
+    """A formula ``fn(t, ops)`` applied inside the unit support, -inf (or 0 for derivatives) outside."""
+
+    def wrapped(t, ops, outside=-np.inf):
+        mask = t <= 1.0 if closed else t < 1.0
+        safe = ops.where(mask, t, ops.full_like(t, 0.0))
+        return ops.where(mask, fn(safe, ops), ops.full_like(t, outside))
+
+    return wrapped
+
+
+def _deriv(fn):
+    """Derivative formulas are 0 outside the support."""
+    return lambda t, ops: fn(t, ops, outside=0.0)
 
 
 def _make_kernels() -> dict[str, Kernel]:
-    zero = np.zeros_like
+    zero = lambda t, ops: ops.full_like(t, 0.0)  # noqa: E731
+    epan = _inside(lambda s, o: o.log1p(-s))
+    tri = _inside(lambda s, o: o.log1p(-_safe_sqrt(s, o)))
+    biw = _inside(lambda s, o: 2.0 * o.log1p(-s))
+    tric = _inside(lambda s, o: 3.0 * o.log1p(-(s * _safe_sqrt(s, o))))
+    cosine = _inside(lambda s, o: o.log1p(o.cos(0.5 * np.pi * _safe_sqrt(s, o)) - 1.0))
     ks = [
-        Kernel("gaussian", np.inf, _score=lambda t: -0.5 * t, _dscore=lambda t: np.full_like(t, -0.5)),
+        Kernel("gaussian", np.inf, _score=lambda t, o: -0.5 * t, _dscore=lambda t, o: o.full_like(t, -0.5)),
         Kernel(
             "laplace",
             np.inf,
             exp_abs=(1.0,),
-            _score=lambda t: -np.sqrt(t),
-            _dscore=lambda t: -0.5 / np.sqrt(t),
+            _score=lambda t, o: -_safe_sqrt(t, o),
+            _dscore=lambda t, o: -0.5 / o.sqrt(t),
         ),
-        Kernel(
-            "boxcar",
-            1.0,
-            poly=(1.0,),
-            _score=lambda t: _inside(t, zero, closed=True),
-            _dscore=lambda t: zero(t),
-        ),
+        Kernel("boxcar", 1.0, poly=(1.0,), _score=_inside(lambda s, o: o.full_like(s, 0.0), closed=True), _dscore=zero),
         Kernel(
             "epanechnikov",
             1.0,
             poly=(1.0, 0.0, -1.0),
-            _score=lambda t: _inside(t, lambda s: np.log1p(-s)),
-            _dscore=lambda t: _inside(t, lambda s: -1.0 / (1.0 - s)),
+            _score=epan,
+            _dscore=_deriv(_inside(lambda s, o: -1.0 / (1.0 - s))),
         ),
         Kernel(
             "triangular",
             1.0,
             poly=(1.0, -1.0),
-            _score=lambda t: _inside(t, lambda s: np.log1p(-np.sqrt(s))),
-            _dscore=lambda t: _inside(t, lambda s: -0.5 / (np.sqrt(s) * (1.0 - np.sqrt(s)))),
+            _score=tri,
+            _dscore=_deriv(_inside(lambda s, o: -0.5 / (o.sqrt(s) * (1.0 - o.sqrt(s))))),
         ),
         Kernel(
             "biweight",
             1.0,
             poly=(1.0, 0.0, -2.0, 0.0, 1.0),
-            _score=lambda t: _inside(t, lambda s: 2.0 * np.log1p(-s)),
-            _dscore=lambda t: _inside(t, lambda s: -2.0 / (1.0 - s)),
+            _score=biw,
+            _dscore=_deriv(_inside(lambda s, o: -2.0 / (1.0 - s))),
         ),
         Kernel(
             "tricube",
             1.0,
             poly=(1.0, 0.0, 0.0, -3.0, 0.0, 0.0, 3.0, 0.0, 0.0, -1.0),
-            _score=lambda t: _inside(t, lambda s: 3.0 * np.log1p(-(s**1.5))),
-            _dscore=lambda t: _inside(t, lambda s: -4.5 * np.sqrt(s) / (1.0 - s**1.5)),
+            _score=tric,
+            _dscore=_deriv(_inside(lambda s, o: -4.5 * o.sqrt(s) / (1.0 - s * o.sqrt(s)))),
         ),
         Kernel(
             "cosine",
             1.0,
-            _score=lambda t: _inside(t, lambda s: np.log(np.cos(0.5 * np.pi * np.sqrt(s)))),
-            _dscore=lambda t: _inside(
-                t, lambda s: -0.25 * np.pi * np.tan(0.5 * np.pi * np.sqrt(s)) / np.sqrt(s)
-            ),
+            _score=cosine,
+            _dscore=_deriv(_inside(lambda s, o: -0.25 * np.pi * o.tan(0.5 * np.pi * o.sqrt(s)) / o.sqrt(s))),
         ),
-        Kernel("constant", np.inf, _score=lambda t: zero(t), _dscore=lambda t: zero(t)),
+        Kernel("constant", np.inf, _score=zero, _dscore=zero),
     ]
     return {k.name: k for k in ks}
 
