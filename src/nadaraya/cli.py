@@ -34,6 +34,12 @@ def _add_demo(sub) -> None:
     p.add_argument(
         "--bandwidth", type=float, default=1.0, help="bandwidth of the nonparametric pooling (default: 1, the chapter's w = 1)"
     )
+    p.add_argument(
+        "--backend",
+        default="numpy",
+        choices=["numpy", "torch", "tensorflow", "mxnet"],
+        help="framework that computes the run (default: numpy); others need their extra installed",
+    )
     p.set_defaults(func=_demo)
 
 
@@ -48,6 +54,7 @@ def _demo(args) -> int:
         lr=args.lr,
         kernel=args.kernel,
         bandwidth=args.bandwidth,
+        backend=args.backend,
         echo=lambda line: print(line, flush=True),
     )
     return 0
@@ -69,6 +76,9 @@ def main(argv=None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"nadaraya {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:  # a missing optional framework: the message names the extra
+        print(f"nadaraya {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("nadaraya: interrupted", file=sys.stderr)
         return 130

@@ -116,7 +116,40 @@ def _echo_default(line: str) -> None:
     log.info("%s", line)
 
 
-def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", bandwidth=1.0, echo=None):
+#: Back-ends of the demo and the module that provides each.
+BACKENDS = {"numpy": None, "torch": "nadaraya.torch", "tensorflow": "nadaraya.tensorflow", "mxnet": "nadaraya.mxnet"}
+
+
+def _numpy_backend():
+    from ._framework import ChapterBackend
+
+    def pool(queries, keys, values, kernel, bandwidth):
+        args = dict(kernel=kernel, bandwidth=bandwidth, on_empty="ignore")
+        return attention_pool(queries, keys, values, **args), attention_weights(queries, keys, **args)
+
+    def fit(x, y, kernel, epochs, lr, w_init, callback):
+        result = fit_parametric(x, y, kernel=kernel, epochs=epochs, lr=lr, w_init=w_init, callback=callback)
+        return result.w, result.losses
+
+    return ChapterBackend("numpy", pool, fit)
+
+
+def get_backend(name: str):
+    """The demo's adapter for ``name`` (numpy, torch, tensorflow or mxnet).
+
+    Raises ValueError for an unknown name and ImportError naming the extra to
+    install when the framework is missing.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {name!r}")
+    if name == "numpy":
+        return _numpy_backend()
+    import importlib
+
+    return importlib.import_module(BACKENDS[name])._chapter_backend()
+
+
+def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", bandwidth=1.0, backend="numpy", echo=None):
     """Compute the chapter: data, average pooling, nonparametric and parametric attention pooling.
 
     Parameters
@@ -132,6 +165,9 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
         Kernel of both attention poolings.
     bandwidth : float, default 1.0
         Bandwidth of the nonparametric pooling (the chapter's w = 1).
+    backend : {"numpy", "torch", "tensorflow", "mxnet"}, default "numpy"
+        Framework that computes the poolings and the training; data, plots and
+        report are shared.
     echo : callable, optional
         Receives each line of progress (the CLI passes ``print``); default: logging.
 
@@ -140,6 +176,7 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
     ChapterRun
     """
     echo = _echo_default if echo is None else echo
+    engine = get_backend(backend)
     kern = get_kernel(kernel)
     bandwidth = check_positive_float(bandwidth, "bandwidth")
     epochs = check_positive_int(epochs, "epochs")
@@ -152,20 +189,22 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
         "lr": lr,
         "kernel": kern.name,
         "bandwidth": bandwidth,
+        "backend": engine.name,
         "loss": "sum over training examples of (f(x_j) - y_j)^2, leave-one-out",
     }
     echo(f"data: {data.n_train} training pairs x ~ U[0, 5), y = 2 sin(x) + x^0.8 + N(0, 0.5^2); "
          f"{data.x_test.size} test inputs; seed {seed}")
     m = data.x_test.shape[0]
     average = average_pool(data.y_train, m)
-    pool_args = dict(kernel=kern, on_empty="ignore")
-    nonparametric = attention_pool(data.x_test, data.x_train, data.y_train, bandwidth=bandwidth, **pool_args)
-    nonparametric_weights = attention_weights(data.x_test, data.x_train, bandwidth=bandwidth, **pool_args)
+    nonparametric, nonparametric_weights = engine.pool(data.x_test, data.x_train, data.y_train, kern, bandwidth)
 
     w_seed = np.random.SeedSequence(seed).spawn(1)[0]
     w_init = float(np.random.default_rng(w_seed).uniform(0.0, 1.0))
-    echo(f"training w by SGD: w0 {w_init:.6f}, lr {lr:g}, {epochs} epochs, leave-one-out keys, kernel {kern.name}")
-    fit = fit_parametric(
+    echo(
+        f"training w by SGD ({engine.name}): w0 {w_init:.6f}, lr {lr:g}, {epochs} epochs, "
+        f"leave-one-out keys, kernel {kern.name}"
+    )
+    fit = engine.fit_parametric(
         data.x_train,
         data.y_train,
         kernel=kern,
@@ -174,8 +213,7 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
         w_init=w_init,
         callback=lambda epoch, loss, w: echo(f"epoch {epoch}, loss {loss:.6f}, w {w:.6f}"),
     )
-    parametric = attention_pool(data.x_test, data.x_train, data.y_train, bandwidth=fit.bandwidth, **pool_args)
-    parametric_weights = attention_weights(data.x_test, data.x_train, bandwidth=fit.bandwidth, **pool_args)
+    parametric, parametric_weights = engine.pool(data.x_test, data.x_train, data.y_train, kern, fit.bandwidth)
     run = ChapterRun(data, config, average, nonparametric, nonparametric_weights, fit, parametric, parametric_weights)
     with np.printoptions(precision=3, suppress=True, threshold=60, edgeitems=3, linewidth=100):
         echo(f"parametric predictions at the test inputs:\n{parametric}")
