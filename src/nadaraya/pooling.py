@@ -15,9 +15,10 @@ import numpy as np
 
 from ._checks import Problem, as_float_array, check_on_empty, check_positive_float, check_positive_int, prepare
 from .engines import dense
+from .kernels import KERNELS as KERNELS_BY_NAME
 from .kernels import get_kernel
 
-__all__ = ["attention_pool", "attention_weights", "average_pool", "EmptySupportWarning", "METHODS"]
+__all__ = ["attention_pool", "attention_weights", "average_pool", "log_kernel_sums", "EmptySupportWarning", "METHODS"]
 
 #: Engines ``method=`` accepts (besides "auto").
 METHODS = ("dense", "stream", "sorted")
@@ -165,6 +166,28 @@ def attention_pool(
     if kern.compact:
         _report_empty(np.isnan(out[..., 0]), kern, on_empty)
     return problem.unpack(out)
+
+
+def log_kernel_sums(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, method="auto"):
+    """``log sum_j K((q_i - k_j) / h)`` for each query: the softmax's log-normaliser (m,).
+
+    The kernel is scaled so that K(0) = 1 (the score at zero distance is 0).
+    ``-inf`` where no key is inside a compact kernel's support. Computed by
+    the streaming engine's partial sums or the dense engine, never an m × n array.
+    Used for effective numbers of neighbours, hat-matrix diagonals and standard errors.
+    """
+    kern = get_kernel(kernel)
+    problem = prepare(queries, keys, None, bandwidth, exclude_self=exclude_self, need_values=False)
+    name = _select_method(method, problem, kern)
+    from .engines import stream
+
+    if name != "dense" and kern.name in stream.KERNEL_CODES and KERNELS_BY_NAME.get(kern.name) is kern:
+        p = stream.partials(problem.queries, problem.keys, problem.values, kern, bool(exclude_self))
+        with np.errstate(divide="ignore"):
+            out = np.where(p.denominator > 0, p.max_score + np.log(np.where(p.denominator > 0, p.denominator, 1)), -np.inf)
+    else:
+        out = dense.log_sums(problem.queries, problem.keys, kern, bool(exclude_self))
+    return out[0]
 
 
 def attention_weights(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, batched=None, on_empty="warn"):

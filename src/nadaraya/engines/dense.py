@@ -76,3 +76,17 @@ def pool(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, kernel: Kern
 def weights(queries: np.ndarray, keys: np.ndarray, kernel: Kernel, exclude_self: bool = False) -> np.ndarray:
     """The full (b, m, n) attention-weight array (rows with no key in the support are NaN)."""
     return np.stack([softmax_rows(scores(queries[i], keys[i], kernel, exclude_self)) for i in range(queries.shape[0])])
+
+
+def log_sums(queries: np.ndarray, keys: np.ndarray, kernel: Kernel, exclude_self: bool = False) -> np.ndarray:
+    """``log sum_j K(q_i, k_j)`` for (b, m, d) queries and (b, n, d) keys → (b, m); -inf for no key in support."""
+    b, m, _ = queries.shape
+    out = np.empty((b, m), dtype=queries.dtype)
+    for i in range(b):
+        for r0, r1 in _blocks(m, keys.shape[1]):
+            s = scores(queries[i, r0:r1], keys[i], kernel, exclude_self, r0)
+            mx = s.max(axis=1)
+            safe = np.where(np.isfinite(mx), mx, 0.0)
+            with np.errstate(divide="ignore"):
+                out[i, r0:r1] = np.where(np.isfinite(mx), safe + np.log(np.exp(s - safe[:, None]).sum(axis=1)), -np.inf)
+    return out
