@@ -83,6 +83,39 @@ def read_form(q_shape, k_shape, v_shape, exclude_self: bool) -> Form:
     return Form(per_query=per_query, vector_features=qn == 2, vector_values=vn == rows + 1)
 
 
+def canonical(q, k, v, exclude_self: bool):
+    """Read the form of already-converted tensors and give them the layout every framework pools in.
+
+    Queries (m, d), keys (n, d) or (m, n, d), values (n, k) or (m, n, k): a
+    trailing axis of length 1 is added where the call had none. Uses only
+    ``.shape`` and ``[..., None]``, which torch, TensorFlow and MXNet share.
+    """
+    form = read_form(q.shape, k.shape, v.shape, exclude_self)
+    if not form.vector_features:
+        q, k = q[..., None], k[..., None]
+    if not form.vector_values:
+        v = v[..., None]
+    return q, k, v, form
+
+
+def finish(out, form: Form):
+    """Drop the trailing axis :func:`canonical` added to the values."""
+    return out if form.vector_values else out[..., 0]
+
+
+def sqdist(qs, ks):
+    """(..., m, d) and (..., n, d) → (..., m, n), summed over d without an (m, n, d) temporary.
+
+    Only indexing and arithmetic, so the same code runs on torch, TensorFlow
+    and MXNet tensors and is differentiated by each one's autograd.
+    """
+    t = None
+    for j in range(qs.shape[-1]):
+        diff = qs[..., :, None, j] - ks[..., None, :, j]
+        t = diff * diff if t is None else t + diff * diff
+    return t
+
+
 def check_kernel(kernel) -> Kernel:
     return get_kernel(kernel)
 
@@ -117,6 +150,29 @@ def w_init_value(w_init, rng_draw: Callable[[], float]) -> float:
     if not np.isfinite(value):
         raise ValueError(f"w_init must be finite, got {w_init}")
     return value
+
+
+def chapter_backend(name, *, attention_pool, train, make_model, to_tensor, to_numpy, w_of) -> ChapterBackend:
+    """Build a framework's demo adapter from its own pieces (the same recipe for every framework).
+
+    ``make_model(kernel, w_init)`` builds the chapter's one-``w`` model in
+    float64; ``to_tensor`` / ``to_numpy`` convert arrays; ``w_of(model)`` reads
+    ``w`` as a float.
+    """
+
+    def pool(queries, keys, values, kernel, bandwidth):
+        t = to_tensor
+        out, w = attention_pool(t(queries), t(keys), t(values), kernel=kernel, bandwidth=bandwidth, return_weights=True)
+        return to_numpy(out), to_numpy(w)
+
+    def fit(x, y, kernel, epochs, lr, w_init, callback):
+        net = make_model(kernel, w_init)
+        losses = train(
+            net, to_tensor(x), to_tensor(y), epochs=epochs, lr=lr, callback=lambda e, loss, m: callback(e, loss, w_of(m))
+        )
+        return w_of(net), losses
+
+    return ChapterBackend(name, pool, fit)
 
 
 @dataclass

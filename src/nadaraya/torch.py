@@ -43,6 +43,9 @@ __all__ = [
 #: Above this many query-key pairs (shared keys) pooling runs chunked.
 DENSE_MAX_PAIRS = 1 << 24
 
+#: Queries and keys per block of the chunked path.
+CHUNK_SIZE = 4096
+
 
 class _Ops:
     where = staticmethod(torch.where)
@@ -56,17 +59,8 @@ class _Ops:
         return torch.full_like(t, value)
 
 
-def _sqdist(qs, ks):
-    """(..., m, d) and (..., n, d) → (..., m, n), summed over d without an (m, n, d) temporary."""
-    t = None
-    for j in range(qs.shape[-1]):
-        diff = qs[..., :, None, j] - ks[..., None, :, j]
-        t = diff * diff if t is None else t + diff * diff
-    return t
-
-
 def _scores(qs, ks, kernel, exclude_self=False, row0=0, col0=0):
-    s = kernel.score_with(_sqdist(qs, ks), _Ops)
+    s = kernel.score_with(fw.sqdist(qs, ks), _Ops)
     if exclude_self:
         rows = torch.arange(row0, row0 + qs.shape[-2], device=qs.device)
         cols = torch.arange(col0, col0 + ks.shape[-2], device=qs.device)
@@ -104,20 +98,34 @@ def _pool_chunked(qs, ks, vs, kernel, exclude_self, chunk):
             part = _checkpoint(_partial, *args, use_reentrant=False) if grad else _partial(*args)
             state = part if state is None else _merge(state, part)
         _, den, acc = state
-        outs.append(acc / den[:, None])
+        ok = den[:, None] > 0  # a query with no key in a compact support: NaN, with zero gradient
+        outs.append(torch.where(ok, acc / torch.where(ok, den[:, None], torch.ones_like(acc)), torch.full_like(acc, math.nan)))
     return torch.cat(outs)
+
+
+def _softmax(s):
+    """Softmax over keys → (weights with NaN rows, finite weights, empty-row mask).
+
+    A row with every score -inf (no key inside a compact kernel's support) has
+    no estimate: its weights and output are NaN, set after the arithmetic so
+    that gradients elsewhere stay finite.
+    """
+    empty = ~torch.isfinite(s.amax(-1, keepdim=True))
+    w = torch.softmax(torch.where(empty, torch.zeros_like(s), s), dim=-1)
+    return torch.where(empty, torch.full_like(w, math.nan), w), w, empty
 
 
 def _pool(qs, ks, vs, form, kernel, exclude_self, want_weights, chunk_size):
     """Pool already-scaled 2-D/3-D inputs; returns (output (m, k), weights or None)."""
     if not form.per_query and (chunk_size is not None or qs.shape[0] * ks.shape[0] > DENSE_MAX_PAIRS) and not want_weights:
-        chunk = chunk_size or max(1, int(math.isqrt(DENSE_MAX_PAIRS)))
-        return _pool_chunked(qs, ks, vs, kernel, exclude_self, chunk), None
+        return _pool_chunked(qs, ks, vs, kernel, exclude_self, chunk_size or CHUNK_SIZE), None
     if form.per_query:  # (m, 1, d) against (m, n, d): the chapter's batch matrix multiplication
-        w = torch.softmax(_scores(qs[:, None, :], ks, kernel), dim=-1)  # (m, 1, n)
-        return torch.bmm(w, vs)[:, 0], w[:, 0]
-    w = torch.softmax(_scores(qs, ks, kernel, exclude_self), dim=-1)
-    return w @ vs, w
+        w, finite, empty = _softmax(_scores(qs[:, None, :], ks, kernel))  # (m, 1, n)
+        out, w, empty = torch.bmm(finite, vs)[:, 0], w[:, 0], empty[:, 0]
+    else:
+        w, finite, empty = _softmax(_scores(qs, ks, kernel, exclude_self))
+        out = finite @ vs
+    return torch.where(empty, torch.full_like(out, math.nan), out), w
 
 
 def _as_tensor(x, like=None):
@@ -131,17 +139,7 @@ def _as_tensor(x, like=None):
 def _canonical(queries, keys, values, exclude_self):
     """Give every call the layout (m, d) / (n, d) or (m, n, d) / values (.., k)."""
     q = _as_tensor(queries)
-    k, v = _as_tensor(keys, q), _as_tensor(values, q)
-    form = fw.read_form(q.shape, k.shape, v.shape, exclude_self)
-    if not form.vector_features:
-        q, k = q[..., None], k[..., None]
-    if not form.vector_values:
-        v = v[..., None]
-    return q, k, v, form
-
-
-def _finish(out, form):
-    return out if form.vector_values else out[..., 0]
+    return fw.canonical(q, _as_tensor(keys, q), _as_tensor(values, q), exclude_self)
 
 
 def attention_pool(
@@ -172,7 +170,7 @@ def attention_pool(
     q, k, v, form = _canonical(queries, keys, values, exclude_self)
     h = _as_tensor(bandwidth, q)
     out, w = _pool(q / h, k / h, v, form, kern, exclude_self, return_weights, chunk_size)
-    out = _finish(out, form)
+    out = fw.finish(out, form)
     return (out, w) if return_weights else out
 
 
@@ -194,7 +192,7 @@ class _NWBase(nn.Module):
             self._map(q, "queries"), self._map(k, "keys"), v, form, self.kernel, exclude_self, keep, self.chunk_size
         )
         self.attention_weights = None if w is None else w.detach()
-        return _finish(out, form)
+        return fw.finish(out, form)
 
     def extra_repr(self):
         return f"kernel={self.kernel.name!r}"
@@ -309,17 +307,12 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
 
 def _chapter_backend():
     """The demo's adapter: NumPy in, NumPy out, computed by this module in float64."""
-
-    def t(a):
-        return torch.as_tensor(a, dtype=torch.float64)
-
-    def pool(queries, keys, values, kernel, bandwidth):
-        out, w = attention_pool(t(queries), t(keys), t(values), kernel=kernel, bandwidth=bandwidth, return_weights=True)
-        return out.numpy(), w.numpy()
-
-    def fit(x, y, kernel, epochs, lr, w_init, callback):
-        net = NWKernelRegression(kernel, w_init, dtype=torch.float64)
-        losses = train(net, t(x), t(y), epochs=epochs, lr=lr, callback=lambda e, loss, m: callback(e, loss, m.w.item()))
-        return net.w.item(), losses
-
-    return fw.ChapterBackend("torch", pool, fit)
+    return fw.chapter_backend(
+        "torch",
+        attention_pool=attention_pool,
+        train=train,
+        make_model=lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype=torch.float64),
+        to_tensor=lambda a: torch.as_tensor(a, dtype=torch.float64),
+        to_numpy=lambda t: t.numpy(),
+        w_of=lambda net: net.w.item(),
+    )

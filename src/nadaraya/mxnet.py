@@ -1,0 +1,298 @@
+"""The chapter in MXNet: ``from nadaraya import mxnet as nwmx``.
+
+MXNet 1.9.1 needs numpy < 1.24, so this module runs in its own environment
+(``.venv-mxnet``, versions in ``constraints-mxnet.txt``).
+
+* :func:`attention_pool` — the NumPy core's semantics and kernels on
+  ``mxnet.nd`` arrays, differentiable by ``mxnet.autograd`` (in the queries,
+  keys, values and the bandwidth).
+* :class:`NWKernelRegression` — the chapter's parametric attention pooling with
+  one learnable ``w``, a :class:`mxnet.gluon.Block`; :class:`NWPerDimRegression`
+  (one ``w`` per input dimension) and :class:`NWLinearMapRegression` (learned
+  linear maps of queries and keys: the step towards learned attention).
+* :func:`train` — the chapter's loop: SGD on the summed squared error with
+  leave-one-out keys.
+
+Shapes (m queries, n keys, d dimensions, k outputs): shared keys — queries
+(m,) or (m, d), keys (n,) or (n, d), values (n,) or (n, k); or the chapter's
+call where every query has its own keys — queries (m,) or (m, d), keys (m, n)
+or (m, n, d), values (m, n) or (m, n, k).
+
+Pooling here is dense: it holds the (m, n) scores, as the chapter does (the
+PyTorch module has the memory-flat path for large inputs). Kernel formulas,
+shape rules, the training loop and the demo adapter are shared with the other
+framework modules (:mod:`nadaraya._framework`, :mod:`nadaraya.kernels`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from . import _framework as fw
+
+with warnings.catch_warnings():  # MXNet 1.9.1 still uses np.bool, deprecated since numpy 1.20
+    warnings.simplefilter("ignore", DeprecationWarning)
+    mx = fw.require("mxnet", "mxnet")
+nd, autograd, gluon = mx.nd, mx.autograd, mx.gluon
+
+__all__ = ["attention_pool", "NWKernelRegression", "NWPerDimRegression", "NWLinearMapRegression", "train"]
+
+
+class _Ops:
+    where = staticmethod(nd.where)
+    sqrt = staticmethod(nd.sqrt)
+    log1p = staticmethod(nd.log1p)
+    cos = staticmethod(nd.cos)
+    tan = staticmethod(nd.tan)
+
+    @staticmethod
+    def full_like(t, value):
+        return nd.full(t.shape, value, ctx=t.context, dtype=t.dtype)
+
+
+def _scores(qs, ks, kernel, exclude_self=False):
+    s = kernel.score_with(fw.sqdist(qs, ks), _Ops)
+    if exclude_self:  # query i ignores key i: a score of -inf is a weight of exactly 0
+        diagonal = nd.eye(s.shape[0], s.shape[1], ctx=s.context, dtype=s.dtype)
+        s = nd.where(diagonal, _Ops.full_like(s, -math.inf), s)
+    return s
+
+
+def _softmax(s):
+    """Softmax over keys, and which rows have no key (every score -inf, a compact kernel's empty support).
+
+    Those rows get weight 0 here, so that gradients stay finite; :func:`_pool`
+    reports them as NaN.
+    """
+    empty = nd.max(s, axis=-1, keepdims=True).detach() == -math.inf
+    full = nd.broadcast_like(empty, s)
+    w = nd.softmax(nd.where(full, nd.zeros_like(s), s), axis=-1)
+    return nd.where(full, nd.zeros_like(w), w), empty
+
+
+def _nan_where(empty, x):
+    return nd.where(nd.broadcast_like(empty, x), _Ops.full_like(x, math.nan), x)
+
+
+def _pool(qs, ks, vs, form, kernel, exclude_self):
+    """Pool already-scaled 2-D/3-D inputs; returns (output (m, k), weights (m, n))."""
+    if form.per_query:  # (m, 1, d) against (m, n, d): the chapter's batch matrix multiplication
+        w, empty = _softmax(_scores(nd.expand_dims(qs, 1), ks, kernel))  # (m, 1, n)
+        return _nan_where(empty, nd.batch_dot(w, vs))[:, 0], _nan_where(empty, w)[:, 0]
+    w, empty = _softmax(_scores(qs, ks, kernel, exclude_self))
+    return _nan_where(empty, nd.dot(w, vs)), _nan_where(empty, w)
+
+
+def _as_tensor(x, like=None):
+    """An NDArray: in ``like``'s dtype and context when given, else floating NumPy dtypes kept (others → float64)."""
+    if isinstance(x, nd.NDArray):
+        return x if like is None or x.dtype == like.dtype else nd.cast(x, like.dtype)
+    if like is not None:
+        return nd.array(np.asarray(x), ctx=like.context, dtype=like.dtype)
+    a = np.asarray(x)
+    return nd.array(a, dtype=a.dtype if a.dtype.kind == "f" else np.float64)
+
+
+def _canonical(queries, keys, values, exclude_self):
+    q = _as_tensor(queries)
+    return fw.canonical(q, _as_tensor(keys, q), _as_tensor(values, q), exclude_self)
+
+
+def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, return_weights=False):
+    """Nadaraya–Watson attention pooling, differentiable by ``mxnet.autograd``.
+
+    Same semantics and kernels as :func:`nadaraya.attention_pool`; see the
+    module docstring for the shapes. ``bandwidth`` is a positive number or an
+    NDArray of shape (1,) or (d,) (it may have a gradient attached). Keys,
+    values and bandwidth take the queries' dtype.
+
+    Returns
+    -------
+    NDArray (m,) or (m, k); with ``return_weights=True`` also the (m, n)
+    attention weights.
+
+    Notes
+    -----
+    Reference implementation (shared keys)::
+
+        t = sum_j ((q[:, None, j] - k[None, :, j]) / h[j]) ** 2      # (m, n)
+        s = kernel.score(t); s[i, i] = -inf if exclude_self
+        return nd.dot(nd.softmax(s, axis=-1), v)
+
+    Examples
+    --------
+    >>> from mxnet import nd
+    >>> from nadaraya import mxnet as nwmx
+    >>> x = nd.array([0.0, 1.0, 2.0], dtype="float64")
+    >>> nwmx.attention_pool(nd.array([1.0], dtype="float64"), x, x**2).asnumpy().round(4)
+    array([1.5481])
+    """
+    kern = fw.check_kernel(kernel)
+    fw.check_bandwidth_value(bandwidth)
+    q, k, v, form = _canonical(queries, keys, values, exclude_self)
+    h = _as_tensor(bandwidth if isinstance(bandwidth, nd.NDArray) else np.atleast_1d(bandwidth), q)  # nd has no 0-d arrays
+    out, w = _pool(q / h, k / h, v, form, kern, exclude_self)
+    out = fw.finish(out, form)
+    return (out, w) if return_weights else out
+
+
+class _NWBase(gluon.Block):
+    """Shared forward of the parametric designs: map queries and keys, pool, keep the weights."""
+
+    def __init__(self, kernel, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel = fw.check_kernel(kernel)
+        self.attention_weights = None
+
+    def __call__(self, queries, keys, values, exclude_self=False):
+        # gluon's Block.__call__ passes positional arguments only
+        return super().__call__(queries, keys, values, bool(exclude_self))
+
+    def forward(self, queries, keys, values, exclude_self=False):
+        # queries (m[, d]); keys (n[, d]) shared or (m, n[, d]) per query; values likewise
+        q, k, v, form = _canonical(queries, keys, values, exclude_self)
+        like = self._first().data()
+        q, k, v = (_as_tensor(t, like) for t in (q, k, v))
+        out, w = _pool(self._map(q, "queries"), self._map(k, "keys"), v, form, self.kernel, exclude_self)
+        self.attention_weights = w.detach()
+        return fw.finish(out, form)
+
+    def _first(self):
+        return next(iter(self.params.values()))
+
+    def _parameter(self, name, value, dtype, ctx):
+        """A parameter initialised to ``value`` (a NumPy array)."""
+        p = self.params.get(name, shape=value.shape, dtype=dtype, init=mx.init.Zero())
+        p.initialize(ctx=ctx)
+        p.set_data(nd.array(value, ctx=ctx, dtype=dtype))
+        return p
+
+    def __repr__(self):
+        return f"{type(self).__name__}(kernel={self.kernel.name!r})"
+
+
+def _w_value(w_init, shape, seed):
+    """Initial ``w``: the given values, or U[0, 1) drawn with ``numpy.random.default_rng(seed)``."""
+    if w_init is None:
+        return np.random.default_rng(seed).uniform(0.0, 1.0, shape)
+    return np.broadcast_to(np.asarray(w_init, dtype=np.float64), shape).copy()
+
+
+class NWKernelRegression(_NWBase):
+    """The chapter's parametric attention pooling: ``softmax(-((q - k) w)**2 / 2) @ v`` with one learnable ``w``.
+
+    Parameters
+    ----------
+    kernel : str, default "gaussian"
+        Score ``log K(|q - k| |w|)``; the chapter's is Gaussian.
+    w_init : float, optional
+        Initial ``w``; by default drawn from U[0, 1) with
+        ``numpy.random.default_rng(seed)`` (the chapter's ``torch.rand((1,))``).
+    seed : int, optional
+    dtype : str, default "float32"
+    ctx : mxnet.Context, optional
+        For the parameter (default: the current context).
+
+    Examples
+    --------
+    >>> from mxnet import nd
+    >>> from nadaraya import mxnet as nwmx
+    >>> net = nwmx.NWKernelRegression(w_init=1.0, dtype="float64")
+    >>> x = nd.arange(6, dtype="float64")
+    >>> net(x, x, nd.sin(x), exclude_self=True).shape, net.attention_weights.shape
+    ((6,), (6, 6))
+    """
+
+    def __init__(self, kernel="gaussian", w_init=None, *, seed=None, dtype="float32", ctx=None, **kwargs):
+        super().__init__(kernel, **kwargs)
+        self.w = self._parameter("w", _w_value(w_init, (1,), seed), dtype, ctx)
+
+    def _map(self, x, role):
+        return x * self.w.data(x.context)
+
+
+class NWPerDimRegression(_NWBase):
+    """One learnable ``w`` per input dimension: score ``log K(|(q - k) * w|)`` with ``w`` of shape (d,)."""
+
+    def __init__(self, d, kernel="gaussian", w_init=None, *, seed=None, dtype="float32", ctx=None, **kwargs):
+        super().__init__(kernel, **kwargs)
+        self.w = self._parameter("w", _w_value(w_init, (int(d),), seed), dtype, ctx)
+
+    def _map(self, x, role):
+        return x * self.w.data(x.context)
+
+
+class NWLinearMapRegression(_NWBase):
+    """Learned linear maps of queries and keys: score ``log K(|W_q q - W_k k|)``.
+
+    With ``W_q = W_k = w I`` this is :class:`NWKernelRegression`; separate maps
+    let the model learn which directions matter (kernel regression turning into
+    learned attention). Both maps start at ``w_init * I``.
+    """
+
+    def __init__(self, d, d_proj=None, kernel="gaussian", w_init=1.0, *, dtype="float32", ctx=None, **kwargs):
+        super().__init__(kernel, **kwargs)
+        d_proj = int(d) if d_proj is None else int(d_proj)
+        eye = np.eye(d_proj, int(d)) * float(w_init)
+        self.w_queries = self._parameter("w_queries", eye, dtype, ctx)
+        self.w_keys = self._parameter("w_keys", eye, dtype, ctx)
+
+    def _map(self, x, role):
+        w = self.w_queries if role == "queries" else self.w_keys
+        return nd.dot(x, w.data(x.context), transpose_b=True)
+
+
+def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
+    """Train ``model`` as in the chapter: SGD, summed squared loss, leave-one-out keys.
+
+    Each epoch is one full-batch step of ``gluon.Trainer(..., "sgd")`` on
+    ``L = sum_j (model(x_j; other pairs) - y_j)**2`` (the loss is taken before
+    the step, as the chapter prints it; the chapter's ``L2Loss`` is half of it).
+
+    Parameters
+    ----------
+    model : NWKernelRegression or another design of this module
+    x : NDArray (n,) or (n, d)
+    y : NDArray (n,)
+    epochs : int, default 5
+    lr : float, default 0.5
+    callback : callable, optional
+        ``callback(epoch, loss, model)`` after each epoch.
+
+    Returns
+    -------
+    list of float
+        The loss of each epoch.
+    """
+    lr = fw.check_positive_float(lr, "lr")
+    params = model.collect_params()
+    like = model._first().data()
+    x, y = _as_tensor(x, like), _as_tensor(y, like)
+    trainer = gluon.Trainer(params, "sgd", {"learning_rate": lr}, kvstore=None)
+
+    def step():
+        with autograd.record():
+            loss = ((model(x, x, y, exclude_self=True) - y) ** 2).sum()
+        loss.backward()
+        trainer.step(1)  # batch size 1: the update is lr times the gradient of the summed loss
+        return loss.asscalar()
+
+    cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
+    w = getattr(model, "w", None)
+    return fw.train_loop(step, lambda: None if w is None else w.data().asnumpy(), epochs=epochs, callback=cb)
+
+
+def _chapter_backend():
+    """The demo's adapter: NumPy in, NumPy out, computed by this module in float64."""
+    return fw.chapter_backend(
+        "mxnet",
+        attention_pool=attention_pool,
+        train=train,
+        make_model=lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype="float64"),
+        to_tensor=lambda a: nd.array(a, dtype=np.float64),
+        to_numpy=lambda t: t.asnumpy(),
+        w_of=lambda net: float(net.w.data().asscalar()),
+    )

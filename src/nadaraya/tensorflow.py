@@ -1,0 +1,292 @@
+"""The chapter in TensorFlow: ``from nadaraya import tensorflow as nwtf``.
+
+* :func:`attention_pool` — the NumPy core's semantics and kernels, differentiable
+  by ``tf.GradientTape`` (in the queries, keys, values and the bandwidth).
+* :class:`NWKernelRegression` — the chapter's parametric attention pooling with
+  one learnable ``w``, a Keras 3 layer; :class:`NWPerDimRegression` (one ``w``
+  per input dimension) and :class:`NWLinearMapRegression` (learned linear maps
+  of queries and keys: the step towards learned attention).
+* :func:`train` — the chapter's loop: SGD on the summed squared error with
+  leave-one-out keys.
+
+Shapes (m queries, n keys, d dimensions, k outputs): shared keys — queries
+(m,) or (m, d), keys (n,) or (n, d), values (n,) or (n, k); or the chapter's
+call where every query has its own keys — queries (m,) or (m, d), keys (m, n)
+or (m, n, d), values (m, n) or (m, n, k).
+
+Pooling here is dense: it holds the (m, n) scores, as the chapter does (the
+PyTorch module has the memory-flat path for large inputs). Kernel formulas,
+shape rules, the training loop and the demo adapter are shared with the other
+framework modules (:mod:`nadaraya._framework`, :mod:`nadaraya.kernels`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _framework as fw
+
+tf = fw.require("tensorflow", "tensorflow")
+keras = fw.require("keras", "tensorflow")
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        f"nadaraya.tensorflow needs Keras' TensorFlow backend, but KERAS_BACKEND is {keras.backend.backend()!r}; "
+        "unset it or set it to 'tensorflow'"
+    )
+
+__all__ = ["attention_pool", "NWKernelRegression", "NWPerDimRegression", "NWLinearMapRegression", "train"]
+
+
+class _Ops:
+    where = staticmethod(tf.where)
+    sqrt = staticmethod(tf.sqrt)
+    log1p = staticmethod(tf.math.log1p)
+    cos = staticmethod(tf.cos)
+    tan = staticmethod(tf.tan)
+
+    @staticmethod
+    def full_like(t, value):
+        return tf.fill(tf.shape(t), tf.constant(value, dtype=t.dtype))
+
+
+def _scores(qs, ks, kernel, exclude_self=False):
+    s = kernel.score_with(fw.sqdist(qs, ks), _Ops)
+    if exclude_self:  # query i ignores key i: a score of -inf is a weight of exactly 0
+        diagonal = tf.eye(tf.shape(s)[0], tf.shape(s)[1], dtype=s.dtype) > 0
+        s = tf.where(diagonal, tf.constant(-math.inf, dtype=s.dtype), s)
+    return s
+
+
+def _softmax(s):
+    """Softmax over keys, and which rows have no key (every score -inf, a compact kernel's empty support).
+
+    Those rows get weight 0 here, so that gradients stay finite; :func:`_pool`
+    reports them as NaN.
+    """
+    empty = ~tf.math.is_finite(tf.reduce_max(s, axis=-1, keepdims=True))
+    w = tf.nn.softmax(tf.where(empty, tf.zeros_like(s), s), axis=-1)
+    return tf.where(empty, tf.zeros_like(w), w), empty
+
+
+def _nan_where(empty, x):
+    return tf.where(empty, tf.constant(math.nan, dtype=x.dtype), x)
+
+
+def _pool(qs, ks, vs, form, kernel, exclude_self):
+    """Pool already-scaled 2-D/3-D inputs; returns (output (m, k), weights (m, n))."""
+    if form.per_query:  # (m, 1, d) against (m, n, d): the chapter's batch matrix multiplication
+        w, empty = _softmax(_scores(qs[:, None, :], ks, kernel))  # (m, 1, n)
+        return _nan_where(empty, tf.matmul(w, vs))[:, 0], _nan_where(empty, w)[:, 0]
+    w, empty = _softmax(_scores(qs, ks, kernel, exclude_self))
+    return _nan_where(empty, tf.matmul(w, vs)), _nan_where(empty, w)
+
+
+def _as_tensor(x, like=None):
+    """A floating tensor: in ``like``'s dtype when given; else tensors as they are and
+    arrays in their NumPy dtype (float32 stays float32; Python floats and integers → float64)."""
+    if isinstance(x, (tf.Variable, keras.Variable)):
+        x = tf.convert_to_tensor(x)  # a read that the tape records
+    elif not tf.is_tensor(x):
+        a = np.asarray(x)
+        x = tf.constant(a, dtype=like.dtype if like is not None else a.dtype if a.dtype.kind == "f" else tf.float64)
+    if like is not None:
+        return x if x.dtype == like.dtype else tf.cast(x, like.dtype)
+    return x if x.dtype.is_floating else tf.cast(x, tf.float64)
+
+
+def _canonical(queries, keys, values, exclude_self):
+    q = _as_tensor(queries)
+    return fw.canonical(q, _as_tensor(keys, q), _as_tensor(values, q), exclude_self)
+
+
+def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, return_weights=False):
+    """Nadaraya–Watson attention pooling, differentiable by ``tf.GradientTape``.
+
+    Same semantics and kernels as :func:`nadaraya.attention_pool`; see the
+    module docstring for the shapes. ``bandwidth`` is a positive number or a
+    tensor (or variable) of shape () or (d,). Keys, values and bandwidth take
+    the queries' dtype.
+
+    Returns
+    -------
+    Tensor (m,) or (m, k); with ``return_weights=True`` also the (m, n)
+    attention weights.
+
+    Notes
+    -----
+    Reference implementation (shared keys)::
+
+        t = sum_j ((q[:, None, j] - k[None, :, j]) / h[j]) ** 2      # (m, n)
+        s = kernel.score(t); s[i, i] = -inf if exclude_self
+        return tf.nn.softmax(s, axis=-1) @ v
+
+    Examples
+    --------
+    >>> import tensorflow as tf
+    >>> from nadaraya import tensorflow as nwtf
+    >>> x = tf.constant([0.0, 1.0, 2.0], dtype=tf.float64)
+    >>> nwtf.attention_pool(tf.constant([1.0], dtype=tf.float64), x, x**2).numpy().round(4)
+    array([1.5481])
+    """
+    kern = fw.check_kernel(kernel)
+    fw.check_bandwidth_value(bandwidth)
+    q, k, v, form = _canonical(queries, keys, values, exclude_self)
+    h = _as_tensor(bandwidth, q)
+    out, w = _pool(q / h, k / h, v, form, kern, exclude_self)
+    out = fw.finish(out, form)
+    return (out, w) if return_weights else out
+
+
+class _NWBase(keras.layers.Layer):
+    """Shared call of the parametric designs: map queries and keys, pool, keep the weights."""
+
+    def __init__(self, kernel, *, dtype=None, name=None, **kwargs):
+        super().__init__(dtype=dtype, name=name, **kwargs)
+        self.kernel = fw.check_kernel(kernel)
+        self.attention_weights = None
+
+    def call(self, queries, keys, values, exclude_self=False):
+        # queries (m[, d]); keys (n[, d]) shared or (m, n[, d]) per query; values likewise
+        q, k, v, form = _canonical(queries, keys, values, exclude_self)
+        out, w = _pool(self._map(q, "queries"), self._map(k, "keys"), v, form, self.kernel, exclude_self)
+        self.attention_weights = tf.stop_gradient(w)
+        return fw.finish(out, form)
+
+    def get_config(self):
+        return {**super().get_config(), "kernel": self.kernel.name}
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, kernel={self.kernel.name!r}, dtype={self.dtype}>"
+
+
+def _initializer(w_init, seed):
+    """The chapter's ``tf.random.uniform`` draw by default, else the given values."""
+    if w_init is None:
+        return keras.initializers.RandomUniform(0.0, 1.0, seed=seed)
+    value = np.asarray(w_init, dtype=np.float64)
+    return lambda shape, dtype=None: tf.constant(np.broadcast_to(value, shape), dtype=dtype)
+
+
+class NWKernelRegression(_NWBase):
+    """The chapter's parametric attention pooling: ``softmax(-((q - k) w)**2 / 2) @ v`` with one learnable ``w``.
+
+    Parameters
+    ----------
+    kernel : str, default "gaussian"
+        Score ``log K(|q - k| |w|)``; the chapter's is Gaussian.
+    w_init : float, optional
+        Initial ``w``; by default drawn from U[0, 1) as the chapter's ``tf.random.uniform``.
+    seed : int, optional
+        Seed of that draw.
+    dtype : str, optional
+        Keras dtype (policy) of the layer; inputs are cast to it.
+
+    Examples
+    --------
+    >>> import tensorflow as tf
+    >>> from nadaraya import tensorflow as nwtf
+    >>> net = nwtf.NWKernelRegression(w_init=1.0, dtype="float64")
+    >>> x = tf.linspace(tf.constant(0.0, tf.float64), 5.0, 6)
+    >>> net(x, x, tf.sin(x), exclude_self=True).shape, net.attention_weights.shape
+    (TensorShape([6]), TensorShape([6, 6]))
+    """
+
+    def __init__(self, kernel="gaussian", w_init=None, *, seed=None, dtype=None, **kwargs):
+        super().__init__(kernel, dtype=dtype, **kwargs)
+        self.w = self.add_weight(shape=(1,), initializer=_initializer(w_init, seed), name="w")
+        self.built = True
+
+    def _map(self, x, role):
+        return x * self.w
+
+
+class NWPerDimRegression(_NWBase):
+    """One learnable ``w`` per input dimension: score ``log K(|(q - k) * w|)`` with ``w`` of shape (d,)."""
+
+    def __init__(self, d, kernel="gaussian", w_init=None, *, seed=None, dtype=None, **kwargs):
+        super().__init__(kernel, dtype=dtype, **kwargs)
+        self.d = int(d)
+        self.w = self.add_weight(shape=(self.d,), initializer=_initializer(w_init, seed), name="w")
+        self.built = True
+
+    def _map(self, x, role):
+        return x * self.w
+
+    def get_config(self):
+        return {**super().get_config(), "d": self.d}
+
+
+class NWLinearMapRegression(_NWBase):
+    """Learned linear maps of queries and keys: score ``log K(|W_q q - W_k k|)``.
+
+    With ``W_q = W_k = w I`` this is :class:`NWKernelRegression`; separate maps
+    let the model learn which directions matter (kernel regression turning into
+    learned attention). Both maps start at ``w_init * I``.
+    """
+
+    def __init__(self, d, d_proj=None, kernel="gaussian", w_init=1.0, *, dtype=None, **kwargs):
+        super().__init__(kernel, dtype=dtype, **kwargs)
+        self.d, self.d_proj = int(d), int(d) if d_proj is None else int(d_proj)
+        eye = _initializer(np.eye(self.d_proj, self.d) * float(w_init), None)
+        self.w_queries = self.add_weight(shape=(self.d_proj, self.d), initializer=eye, name="w_queries")
+        self.w_keys = self.add_weight(shape=(self.d_proj, self.d), initializer=eye, name="w_keys")
+        self.built = True
+
+    def _map(self, x, role):
+        return tf.linalg.matvec(self.w_queries if role == "queries" else self.w_keys, x)
+
+    def get_config(self):
+        return {**super().get_config(), "d": self.d, "d_proj": self.d_proj}
+
+
+def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
+    """Train ``model`` as in the chapter: SGD, summed squared loss, leave-one-out keys.
+
+    Each epoch is one full-batch step ``w <- w - lr * dL/dw`` on
+    ``L = sum_j (model(x_j; other pairs) - y_j)**2`` (the loss is taken before
+    the step, as the chapter prints it).
+
+    Parameters
+    ----------
+    model : NWKernelRegression or another design of this module
+    x : Tensor (n,) or (n, d)
+    y : Tensor (n,)
+    epochs : int, default 5
+    lr : float, default 0.5
+    callback : callable, optional
+        ``callback(epoch, loss, model)`` after each epoch.
+
+    Returns
+    -------
+    list of float
+        The loss of each epoch.
+    """
+    lr = fw.check_positive_float(lr, "lr")
+    variables = model.trainable_variables
+    like = tf.convert_to_tensor(variables[0])
+    x, y = _as_tensor(x, like), _as_tensor(y, like)
+
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(model(x, x, y, exclude_self=True) - y))
+        for var, grad in zip(variables, tape.gradient(loss, variables)):
+            var.assign_sub(lr * grad)
+        return float(loss)
+
+    cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
+    return fw.train_loop(step, lambda: getattr(model, "w", None), epochs=epochs, callback=cb)
+
+
+def _chapter_backend():
+    """The demo's adapter: NumPy in, NumPy out, computed by this module in float64."""
+    return fw.chapter_backend(
+        "tensorflow",
+        attention_pool=attention_pool,
+        train=train,
+        make_model=lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype="float64"),
+        to_tensor=lambda a: tf.constant(a, dtype=tf.float64),
+        to_numpy=lambda t: t.numpy(),
+        w_of=lambda net: float(net.w.numpy()[0]),
+    )
