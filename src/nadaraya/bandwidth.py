@@ -65,7 +65,7 @@ def scott(x) -> np.ndarray:
     >>> import numpy as np, nadaraya as nw
     >>> x = np.random.default_rng(0).normal(size=(1000, 1))
     >>> nw.bandwidth.scott(x).round(3)
-    array([0.261])
+    array([0.26])
     """
     x = _as_2d(x)
     n, d = x.shape

@@ -60,11 +60,154 @@ def _demo(args) -> int:
     return 0
 
 
+def _columns(text: str, option: str) -> list[str]:
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise ValueError(f"{option} must name at least one column (comma-separated)")
+    return cols
+
+
+def _parse_bandwidth(text: str):
+    if text in ("loo", "scott", "silverman"):
+        return text
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--bandwidth must be loo, scott, silverman or positive numbers (comma-separated); got {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
+def _add_fit(sub) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="fit a Nadaraya-Watson regression to columns of a CSV file and save the model",
+        description="Fit y ~ x by Nadaraya-Watson kernel regression, choosing the bandwidth automatically.",
+    )
+    p.add_argument("data", help="CSV file with a header row")
+    p.add_argument("--x", required=True, help="input column(s), comma-separated")
+    p.add_argument("--y", required=True, help="target column")
+    p.add_argument("--categorical", default="", help="input columns that are unordered categories, comma-separated")
+    p.add_argument("--kernel", default="gaussian", help=f"one of {', '.join(KERNELS)} (default: gaussian)")
+    p.add_argument("--bandwidth", default="loo", help="loo (default), scott, silverman, or value(s)")
+    p.add_argument("--order", type=int, default=0, choices=[0, 1], help="0: local constant, 1: local linear")
+    p.add_argument("--model", required=True, help="where to write the model (.npz)")
+    p.add_argument("--plot", default=None, help="fit plot for 1-D inputs (default: MODEL with .png)")
+    p.set_defaults(func=_fit)
+
+
+def _progress(step, total, h, value):
+    end = "\r" if sys.stderr.isatty() and step < total else "\n"
+    print(f"bandwidth search {step}/{total}: scale {h:.4g}, leave-one-out error {value:.6g}", end=end, file=sys.stderr, flush=True)
+
+
+def _fit(args) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from . import plotting
+    from ._output import staged_file
+    from .data import read_csv
+    from .estimator import NadarayaWatsonRegressor
+
+    xcols = _columns(args.x, "--x")
+    cats = [c for c in args.categorical.split(",") if c.strip()]
+    unknown = [c for c in cats if c not in xcols]
+    if unknown:
+        raise ValueError(f"--categorical columns must be among --x; {', '.join(unknown)} is not")
+    model_path = Path(args.model)
+    plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".png")
+    _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats)
+    X = np.empty((len(data[args.y]), len(xcols)), dtype=object if cats else float)
+    for j, c in enumerate(xcols):
+        X[:, j] = data[c]
+    model = NadarayaWatsonRegressor(
+        kernel=args.kernel,
+        bandwidth=_parse_bandwidth(args.bandwidth),
+        order=args.order,
+        categorical=[xcols.index(c) for c in cats] or None,
+    )
+    model.fit(X, data[args.y], progress=_progress)
+    model.column_names_ = {"x": xcols, "y": args.y}  # saved in the model: `predict` finds them in a new CSV
+    bw_text = ", ".join(f"{c}={h:.6g}" + (" (lambda)" if c in cats else "") for c, h in zip(xcols, model.bandwidth_))
+    print(f"bandwidth: {bw_text}")
+    print(f"leave-one-out mean squared error: {model.loo_mse_:.6g}")
+    print(f"effective degrees of freedom: {model.edf_:.4g} (of {X.shape[0]} points)")
+    with staged_file(model_path, name="--model") as tmp_model:
+        model.save(tmp_model)
+        if len(xcols) == 1 and not cats:
+            x = data[xcols[0]]
+            grid = np.linspace(x.min(), x.max(), 200)
+            lo, hi = model.predict_interval(grid[:, None])
+            ax = plotting.plot_kernel_reg(grid, None, model.predict(grid[:, None]), x, data[args.y], band=(lo, hi),
+                                          xlim=None, ylim=None, xlabel=xcols[0], ylabel=args.y,
+                                          title=f"Nadaraya-Watson fit, 95% band (order {args.order})")
+            with staged_file(plot_path, name="--plot") as tmp_plot:
+                plotting.save_figure(ax, tmp_plot)
+            print(f"fit plot: {plot_path}")
+    print(f"model: {model_path}")
+    return 0
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="predict with a saved model on the rows of a CSV file",
+        description="Add the model's predictions (and optionally standard errors) to the rows of a CSV file.",
+    )
+    p.add_argument("model", help="model file written by `nadaraya fit`")
+    p.add_argument("data", help="CSV file holding the model's input columns")
+    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--std", action="store_true", help="also write the pointwise standard error")
+    p.set_defaults(func=_predict)
+
+
+def _predict(args) -> int:
+    import csv
+
+    import numpy as np
+
+    from ._output import staged_file
+    from .data import read_csv
+    from .estimator import NadarayaWatsonRegressor
+
+    model = NadarayaWatsonRegressor.load(args.model)
+    columns = getattr(model, "column_names_", None) or {}
+    names = list(columns.get("x", [])) or [str(c) for c in getattr(model, "feature_names_in_", [])]
+    if not names:
+        raise ValueError(f"{args.model}: the model carries no column names; fit it with `nadaraya fit` or on a DataFrame")
+    cats = [names[i] for i in getattr(model, "categorical_indices_", [])]
+    header, rows, data = read_csv(args.data, names, text_columns=cats)
+    X = np.empty((len(rows), len(names)), dtype=object if cats else float)
+    for j, c in enumerate(names):
+        X[:, j] = data[c]
+    if args.std:
+        pred, std = model.predict(X, return_std=True)
+    else:
+        pred, std = model.predict(X), None
+    pred = pred.reshape(len(rows), -1)
+    cols = ["prediction"] if pred.shape[1] == 1 else [f"prediction_{i}" for i in range(pred.shape[1])]
+    if std is not None:
+        std = std.reshape(len(rows), -1)
+        cols += [c.replace("prediction", "std") for c in cols]
+    with staged_file(args.out, name="--out") as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header + cols)
+            for i, row in enumerate(rows):
+                extra = [repr(float(v)) for v in pred[i]] + ([repr(float(v)) for v in std[i]] if std is not None else [])
+                writer.writerow(row + extra)
+    print(f"{len(rows)} predictions written to {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nadaraya", description="Attention pooling by Nadaraya-Watson kernel regression.")
     parser.add_argument("--version", action="version", version=f"nadaraya {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_demo(sub)
+    _add_fit(sub)
+    _add_predict(sub)
     return parser
 
 

@@ -62,3 +62,68 @@ def make_dataset(n_train=50, seed=0, *, noise=0.5):
     y_train = chapter_function(x_train) + rng.normal(0.0, noise, n_train)
     x_test = np.arange(0.0, 5.0, 0.1)
     return Dataset(x_train, y_train, x_test, chapter_function(x_test))
+
+
+def read_csv(path, columns, *, text_columns=()):
+    """Read the named columns of a CSV file with a header row.
+
+    Numeric columns become float arrays; ``text_columns`` (categorical
+    features) stay strings. Errors name the file, the line and the column.
+
+    Returns
+    -------
+    header : list of str
+        Every column of the file, in order.
+    rows : list of list of str
+        The raw rows (for writing them back with predictions).
+    data : dict of str -> ndarray
+    """
+    import csv
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"data file {str(path)!r} does not exist")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
+                raise ValueError(f"{path.name}: the file is empty; it needs a header row naming the columns")
+            header = [h.strip() for h in header]
+            rows = []
+            for row in reader:
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != len(header):
+                    raise ValueError(
+                        f"{path.name}, line {reader.line_num}: expected {len(header)} fields (as in the header), "
+                        f"got {len(row)}"
+                    )
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path.name}: not a UTF-8 text file ({exc.reason})") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path.name}: malformed CSV ({exc})") from None
+    if not rows:
+        raise ValueError(f"{path.name}: no data rows after the header")
+    data = {}
+    for name in columns:
+        if name not in header:
+            raise ValueError(f"{path.name}: column {name!r} not found; available columns: {', '.join(header)}")
+        j = header.index(name)
+        if name in text_columns:
+            data[name] = np.array([r[j].strip() for r in rows], dtype=str)
+            continue
+        values = np.empty(len(rows))
+        for i, r in enumerate(rows):
+            cell = r[j].strip()
+            try:
+                values[i] = float(cell)
+            except ValueError:
+                what = "an empty cell" if not cell else f"{cell!r} is not a number"
+                raise ValueError(f"{path.name}, line {i + 2}, column {name!r}: {what}") from None
+            if not np.isfinite(values[i]):
+                raise ValueError(f"{path.name}, line {i + 2}, column {name!r}: {cell!r} is not a finite number")
+        data[name] = values
+    return header, rows, data

@@ -621,6 +621,7 @@ def _save(est, path):
         "y_1d": bool(getattr(est, "_y_1d", True)),
         "loo_mse": getattr(est, "loo_mse_", None),
         "edf": getattr(est, "edf_", None),
+        "column_names": getattr(est, "column_names_", None),
     }
     try:
         text = json.dumps(meta, allow_nan=True)
@@ -682,6 +683,8 @@ def _load(cls, path):
             est.categories_ = [np.asarray(c, dtype=str) for c in meta["categories"]]
         est._y_1d = bool(meta["y_1d"])
         est.loo_mse_, est.edf_ = meta.get("loo_mse"), meta.get("edf")
+        if meta.get("column_names"):
+            est.column_names_ = meta["column_names"]
         if target is NadarayaWatsonClassifier:
             est.classes_ = arrays["classes_"]
             est._onehot = est.y_

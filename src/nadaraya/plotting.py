@@ -20,29 +20,40 @@ def _new_axes(figsize=(4.5, 3.2)):
     return fig.add_subplot()
 
 
-def plot_kernel_reg(x_test, y_truth, y_hat, x_train, y_train, *, ax=None, title=None, band=None):
+def plot_kernel_reg(x_test, y_truth, y_hat, x_train, y_train, *, ax=None, title=None, band=None,
+                    xlim=(0, 5), ylim=(-1, 5), xlabel="x", ylabel="y"):
     """The chapter's fit plot: Truth and Pred over the test inputs, training points as circles.
 
     Parameters
     ----------
-    x_test, y_truth, y_hat : array_like, shape (m,)
+    x_test, y_hat : array_like, shape (m,)
+    y_truth : array_like, shape (m,), or None
+        The noise-free truth, when known.
     x_train, y_train : array_like, shape (n,)
     ax : matplotlib Axes, optional
     title : str, optional
     band : tuple of two arrays of shape (m,), optional
         Lower and upper edges of a confidence band to shade.
+    xlim, ylim : pair or None
+        Axis limits (the chapter's by default; None scales to the data).
+    xlabel, ylabel : str
 
     Returns
     -------
     matplotlib.axes.Axes
     """
     ax = _new_axes() if ax is None else ax
-    ax.plot(x_test, y_truth, label="Truth")
+    if y_truth is not None:
+        ax.plot(x_test, y_truth, label="Truth")
     ax.plot(x_test, y_hat, linestyle="--", label="Pred")
     if band is not None:
         ax.fill_between(x_test, band[0], band[1], alpha=0.2, label="band")
     ax.plot(x_train, y_train, "o", alpha=0.5, markersize=4)
-    ax.set(xlabel="x", ylabel="y", xlim=(0, 5), ylim=(-1, 5))
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     if title:
         ax.set_title(title)
     ax.legend(loc="upper right")
