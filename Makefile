@@ -3,21 +3,31 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --disable-pip-version-check -c constraints.txt
+# MXNet 1.9.1 needs numpy < 1.24: it gets an environment of its own.
+MXVENV := .venv-mxnet
+MXPY   := $(MXVENV)/bin/python
 ARGS   ?=
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test test-main test-mxnet bench venv clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
+
+$(MXPY):
+	$(PYTHON) -m venv $(MXVENV)
 
 # Core dependencies only (numpy, scipy, numba, matplotlib).
 $(VENV)/.core: pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e .
 	touch $@
 
-# Every test dependency.
+# Every test dependency (PyTorch CPU, TensorFlow CPU, scikit-learn, statsmodels, nbmake, ...).
 $(VENV)/.test: pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e '.[test]'
+	touch $@
+
+$(MXVENV)/.test: pyproject.toml constraints-mxnet.txt | $(MXPY)
+	$(MXPY) -m pip install --disable-pip-version-check -c constraints-mxnet.txt -e '.[mxnet]' pytest hypothesis
 	touch $@
 
 $(VENV)/.bench: pyproject.toml constraints.txt | $(PY)
@@ -29,11 +39,16 @@ venv: $(VENV)/.core
 demo: $(VENV)/.core
 	$(VENV)/bin/nadaraya demo $(ARGS)
 
-test: $(VENV)/.test
-	$(PY) -m pytest
+test: test-main test-mxnet
+
+test-main: $(VENV)/.test
+	$(PY) -m pytest --nbmake
+
+test-mxnet: $(MXVENV)/.test
+	$(MXPY) -m pytest tests/test_mxnet.py -o addopts="-ra --strict-markers" -p no:cacheprovider
 
 bench: $(VENV)/.bench
 	$(PY) benchmarks/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) nadaraya-demo .pytest_cache .hypothesis
+	rm -rf $(VENV) $(MXVENV) nadaraya-demo .pytest_cache .hypothesis
