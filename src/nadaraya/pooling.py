@@ -56,8 +56,8 @@ def _select_method(method: str, problem: Problem, kernel) -> str:
         )
     if method != "auto":
         return method
-    if m * n <= DENSE_MAX_PAIRS:
-        return "dense"
+    if m * n <= DENSE_MAX_PAIRS or KERNELS_BY_NAME.get(kernel.name) is not kernel:
+        return "dense"  # small problems, and kernels built by the caller (the fast engines know the registry's)
     if _sorted1d().supports(kernel, d):
         return "sorted"
     return "stream"
