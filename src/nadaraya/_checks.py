@@ -8,6 +8,7 @@ was wrong and what is accepted.
 from __future__ import annotations
 
 import numbers
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,12 +31,29 @@ def as_float_array(x, name: str, dtype=None) -> np.ndarray:
         if arr.dtype == np.float16:
             dtype = np.float32
     arr = np.asarray(arr, dtype=dtype)
+    check_finite(arr, name)
+    return arr
+
+
+def check_finite(arr: np.ndarray, name: str, row_offset: int = 0) -> None:
+    """Refuse NaN and infinite entries, naming the first one's index.
+
+    ``row_offset`` is added to the row index: a chunk of a larger array
+    (``nadaraya.dask``) reports the index in the whole array.
+    """
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         where = tuple(int(i) for i in bad)
+        if where:
+            where = (where[0] + row_offset,) + where[1:]
         where = where[0] if len(where) == 1 else where
         raise ValueError(f"{name} contains NaN or infinite values (first at index {where}); remove or impute them")
-    return arr
+
+
+def is_dask_collection(x) -> bool:
+    """Whether ``x`` is a dask collection (without importing dask: no dask loaded, no dask input)."""
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(x)
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from ._checks import as_float_array
+from ._checks import as_float_array, is_dask_collection
 from .kernels import get_kernel
 from .pooling import attention_pool
 
@@ -240,7 +240,14 @@ def search_bandwidth(x, y, method="loo", kernel="gaussian", *, per_feature=None,
     one bandwidth in the per-feature search (one-hot blocks of a categorical
     feature); ``objective`` is "squared" or "logloss"; ``loss(h)``, if given,
     replaces the leave-one-out objective (the local-linear estimator passes its own).
+    Dask arrays x, y are searched on the cluster (:func:`nadaraya.dask.search_bandwidth`).
     """
+    if is_dask_collection(x) or is_dask_collection(y):  # the Dask path lives in nadaraya.dask
+        from .dask import search_bandwidth as search_on_dask
+
+        return search_on_dask(x, y, method, kernel, per_feature=per_feature, sample_weight=sample_weight,
+                              engine=engine, n_grid=n_grid, progress=progress, scale=scale, groups=groups,
+                              objective=objective, loss=loss)
     kern = get_kernel(kernel)
     if method not in METHODS:
         raise ValueError(f"bandwidth method must be one of {', '.join(METHODS)}; got {method!r}")

@@ -159,7 +159,107 @@ def _add_predict(sub) -> None:
     p.add_argument("data", help="CSV file holding the model's input columns")
     p.add_argument("--out", required=True, help="CSV file to write")
     p.add_argument("--std", action="store_true", help="also write the pointwise standard error")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS|local",
+        help="run the prediction on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' for a "
+        "LocalCluster on this machine (needs the dask extra, and nadaraya installed on the workers); "
+        "progress goes to stderr",
+    )
+    p.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long to try to reach the scheduler before giving up with exit status 1 (default: 10)",
+    )
+    p.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="rows per Dask task with --scheduler (default: about 4 tasks per worker)",
+    )
     p.set_defaults(func=_predict)
+
+
+class _SchedulerUnreachable(RuntimeError):
+    """The Dask scheduler named by --scheduler did not answer within the timeout."""
+
+
+def _dask_client(address: str, timeout: float):
+    """A distributed.Client on ``address``, or on a new LocalCluster for "local"; closing it closes the cluster."""
+    from ._framework import require
+
+    distributed = require("distributed", "dask")
+    if address == "local":
+        import logging
+
+        cluster = distributed.LocalCluster(threads_per_worker=1, processes=True, dashboard_address=":0",
+                                           silence_logs=logging.ERROR)
+        client = distributed.Client(cluster, set_as_default=False)
+        client._nadaraya_cluster = cluster  # closed with the client in _predict_on_cluster
+        return client
+    try:
+        return distributed.Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise _SchedulerUnreachable(
+            f"could not reach the Dask scheduler at {address} within {timeout:g} s ({exc}); check the address "
+            "and that the scheduler is running, or use --scheduler local"
+        ) from None
+
+
+def _predict_on_cluster(model, X, args):
+    """Predict on a Dask cluster, one task per chunk of rows; a line on stderr per finished chunk."""
+    from ._framework import require
+
+    da = require("dask.array", "dask")
+    timeout = args.scheduler_timeout
+    if not timeout > 0:
+        raise ValueError(f"--scheduler-timeout must be a positive number of seconds; got {timeout}")
+    if args.chunk_rows is not None and args.chunk_rows < 1:
+        raise ValueError(f"--chunk-rows must be a positive number of rows; got {args.chunk_rows}")
+    client = _dask_client(args.scheduler, timeout)
+    try:
+        from distributed import as_completed
+
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            raise _SchedulerUnreachable(
+                f"the Dask scheduler at {args.scheduler} has no workers (none joined within {timeout:g} s); "
+                "start some with `dask worker ADDRESS`"
+            ) from None
+        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        rows = args.chunk_rows or max(1, -(-X.shape[0] // (4 * workers)))
+        Xd = da.from_array(X, chunks=(rows, X.shape[1]))
+        out = model.predict(Xd, return_std=True) if args.std else (model.predict(Xd),)
+        blocks = [part.to_delayed().ravel().tolist() for part in out]
+        futures = client.compute([b for part in blocks for b in part])
+        n_chunks = len(blocks[0])
+        chunk_of = {f.key: i % n_chunks for i, f in enumerate(futures)}
+        pending = {i: len(blocks) for i in range(n_chunks)}
+        done = 0
+        print(f"predicting {X.shape[0]} rows in {n_chunks} chunks on {workers} Dask workers ({args.scheduler})",
+              file=sys.stderr, flush=True)
+        for future in as_completed(futures):
+            future.result()  # a failed task raises here, before anything is written
+            i = chunk_of[future.key]
+            pending[i] -= 1
+            if pending[i] == 0:
+                done += 1
+                print(f"chunk {done}/{n_chunks} done", file=sys.stderr, flush=True)
+        results = client.gather(futures)
+    finally:
+        cluster = getattr(client, "_nadaraya_cluster", None)
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    import numpy as np
+
+    parts = [np.concatenate(results[j * n_chunks : (j + 1) * n_chunks]) for j in range(len(blocks))]
+    return parts[0], (parts[1] if args.std else None)
 
 
 def _predict(args) -> int:
@@ -181,7 +281,15 @@ def _predict(args) -> int:
     X = np.empty((len(rows), len(names)), dtype=object if cats else float)
     for j, c in enumerate(names):
         X[:, j] = data[c]
-    if args.std:
+    if args.scheduler is None and args.chunk_rows is not None:
+        raise ValueError("--chunk-rows sets the rows per Dask task and needs --scheduler")
+    if args.scheduler is not None:
+        try:
+            pred, std = _predict_on_cluster(model, X, args)
+        except _SchedulerUnreachable as exc:  # not the input's fault: status 1, and no output file
+            print(f"nadaraya predict: error: {exc}", file=sys.stderr)
+            return 1
+    elif args.std:
         pred, std = model.predict(X, return_std=True)
     else:
         pred, std = model.predict(X), None

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import stats
 
 from . import bandwidth as bw
+from ._checks import is_dask_collection
 from ._output import staged_file
 from .kernels import KERNELS, get_kernel
 from .pooling import EmptySupportWarning, attention_pool, attention_weights, log_kernel_sums
@@ -437,7 +438,12 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
         """Fit on X (n, n_features) and y (n,) or (n, k); choose the bandwidth if asked.
 
         ``progress(step, total, bandwidth, objective)`` is called during a bandwidth search.
+        Dask arrays X, y are fitted on the cluster (:func:`nadaraya.dask.fit_regressor`).
         """
+        if is_dask_collection(X) or is_dask_collection(y):  # the Dask path lives in nadaraya.dask
+            from .dask import fit_regressor
+
+            return fit_regressor(self, X, y, sample_weight=sample_weight, progress=progress)
         Z, Y = self._fit(X, y, sample_weight, progress, "squared")
         self._y_1d = np.ndim(Y) == 1
         self.y_ = np.asarray(Y, dtype=np.float64).reshape(Z.shape[0], -1)
@@ -457,8 +463,13 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
         The standard error is ``sigma(q) * sqrt(sum_j l_j(q)**2)``: the local
         residual variance (the attention-weighted mean of squared in-sample
         residuals) times the squared norm of the effective weights — a band
-        for the regression function that ignores the smoothing bias.
+        for the regression function that ignores the smoothing bias. A dask
+        array X gives lazy dask arrays (:func:`nadaraya.dask.predict_regressor`).
         """
+        if is_dask_collection(X):  # the Dask path lives in nadaraya.dask
+            from .dask import predict_regressor
+
+            return predict_regressor(self, X, return_std=return_std)
         Z = self._prepare_predict(X)
         pred, _ = self._local_fit(Z, self.y_)
         self._report_empty(pred)
