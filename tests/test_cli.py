@@ -41,3 +41,14 @@ def test_usage_errors_exit_2(capsys):
         except SystemExit as exc:
             code = exc.code
         assert code == 2
+
+
+def test_missing_framework_names_the_extra(tmp_path, capsys, monkeypatch):
+    # a framework that cannot be imported (None in sys.modules makes `import` fail)
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    monkeypatch.delitem(sys.modules, "nadaraya.tensorflow", raising=False)
+    out = tmp_path / "out"
+    assert main(["demo", "--backend", "tensorflow", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "pip install 'nadaraya[tensorflow]'" in err and "Traceback" not in err
+    assert not out.exists()
