@@ -1,9 +1,9 @@
-import json
 
 import numpy as np
 import pytest
 
 import nadaraya as nw
+from framework_contract import BAD_INPUT, check_bad_input, check_demo_matches_numpy
 
 tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
@@ -181,23 +181,9 @@ def test_inputs_are_not_modified(data):
     np.testing.assert_array_equal(x.numpy(), before)
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        (dict(kernel="gauss"), "kernel must be one of"),
-        (dict(bandwidth=0.0), "bandwidth must be positive and finite"),
-        (dict(bandwidth=-1.0), "bandwidth must be positive and finite"),
-        (dict(values=np.zeros(4)), "values must have shape"),
-        (dict(keys=np.zeros((2, 2, 2, 2))), "keys must have shape"),
-        (dict(queries=np.zeros((3, 2)), keys=np.zeros((5, 3)), values=np.zeros(5)), "queries have d=2"),
-        (dict(exclude_self=True), "exclude_self=True needs one query per key"),
-    ],
-)
+@pytest.mark.parametrize("kwargs, match", BAD_INPUT)
 def test_bad_input(kwargs, match):
-    args = dict(queries=np.zeros(3), keys=np.zeros(5), values=np.zeros(5)) | kwargs
-    q, k, v = (t(args.pop(n)) for n in ("queries", "keys", "values"))
-    with pytest.raises(ValueError, match=match):
-        nwtf.attention_pool(q, k, v, **args)
+    check_bad_input(nwtf, t, kwargs, match)
 
 
 def test_bad_model_and_training_input(data):
@@ -211,16 +197,4 @@ def test_bad_model_and_training_input(data):
 
 
 def test_demo_backend_tensorflow_matches_numpy(tmp_path):
-    from nadaraya.cli import main
-
-    assert main(["demo", "--backend", "tensorflow", "--out", str(tmp_path / "tf")]) == 0
-    assert main(["demo", "--out", str(tmp_path / "np")]) == 0
-    a = json.loads((tmp_path / "tf" / "summary.json").read_text())
-    b = json.loads((tmp_path / "np" / "summary.json").read_text())
-    assert a["config"]["backend"] == "tensorflow"
-    for key in ("w", "losses", "w_history", "predictions", "attention_weights"):
-        np.testing.assert_allclose(a["parametric"][key], b["parametric"][key], rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(a["nonparametric"]["predictions"], b["nonparametric"]["predictions"], rtol=1e-12)
-    np.testing.assert_allclose(a["nonparametric"]["attention_weights"], b["nonparametric"]["attention_weights"], rtol=1e-12, atol=1e-15)
-    for name, value in b["test_mse"].items():
-        np.testing.assert_allclose(a["test_mse"][name], value, rtol=1e-10)
+    check_demo_matches_numpy(tmp_path, "tensorflow")

@@ -1,9 +1,9 @@
-import json
 
 import numpy as np
 import pytest
 
 import nadaraya as nw
+from framework_contract import BAD_INPUT, check_bad_input, check_demo_matches_numpy
 
 torch = pytest.importorskip("torch")
 from nadaraya import torch as nwt  # noqa: E402
@@ -187,34 +187,13 @@ def test_inputs_are_not_modified(data):
     assert torch.equal(x, before)
 
 
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        (dict(kernel="gauss"), "kernel must be one of"),
-        (dict(bandwidth=0.0), "bandwidth must be positive and finite"),
-        (dict(values=np.zeros(4)), "values must have shape"),
-        (dict(keys=np.zeros((2, 2, 2, 2))), "keys must have shape"),
-        (dict(exclude_self=True), "exclude_self=True needs one query per key"),
-    ],
-)
+@pytest.mark.parametrize("kwargs, match", BAD_INPUT)
 def test_bad_input(kwargs, match):
-    args = dict(queries=np.zeros(3), keys=np.zeros(5), values=np.zeros(5)) | kwargs
-    q, k, v = (t(args.pop(n)) for n in ("queries", "keys", "values"))
-    with pytest.raises(ValueError, match=match):
-        nwt.attention_pool(q, k, v, **args)
+    check_bad_input(nwt, t, kwargs, match)
 
 
 def test_demo_backend_torch_matches_numpy(tmp_path):
-    from nadaraya.cli import main
-
-    assert main(["demo", "--backend", "torch", "--out", str(tmp_path / "t")]) == 0
-    assert main(["demo", "--out", str(tmp_path / "n")]) == 0
-    a = json.loads((tmp_path / "t" / "summary.json").read_text())
-    b = json.loads((tmp_path / "n" / "summary.json").read_text())
-    assert a["config"]["backend"] == "torch"
-    for key in ("losses", "w_history", "predictions", "attention_weights"):
-        np.testing.assert_allclose(a["parametric"][key], b["parametric"][key], rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(a["nonparametric"]["predictions"], b["nonparametric"]["predictions"], rtol=1e-12)
+    check_demo_matches_numpy(tmp_path, "torch")
 
 
 def _check_device(device):

@@ -126,6 +126,30 @@ def check_bandwidth_value(bandwidth) -> None:
         check_positive_float(bandwidth, "bandwidth")
 
 
+#: The docstring of every framework's ``train`` (``{tensor}``: its tensor type; ``{step}``: its update).
+TRAIN_DOC = """Train ``model`` as in the chapter: SGD, summed squared loss, leave-one-out keys.
+
+    Each epoch is {step} on ``L = sum_j (model(x_j; other pairs) - y_j)**2``
+    (the loss is taken before the step, as the chapter prints it; MXNet's
+    ``L2Loss`` would be half of it).
+
+    Parameters
+    ----------
+    model : NWKernelRegression or another design of this module
+    x : {tensor} (n,) or (n, d)
+    y : {tensor} (n,)
+    epochs : int, default 5
+    lr : float, default 0.5
+    callback : callable, optional
+        ``callback(epoch, loss, model)`` after each epoch.
+
+    Returns
+    -------
+    list of float
+        The loss of each epoch.
+    """
+
+
 def train_loop(step: Callable[[], float], get_w: Callable[[], object], *, epochs, callback=None) -> list[float]:
     """The chapter's loop: ``epochs`` full-batch steps; ``step()`` returns the loss before its update.
 

@@ -246,27 +246,7 @@ class NWLinearMapRegression(_NWBase):
 
 
 def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
-    """Train ``model`` as in the chapter: SGD, summed squared loss, leave-one-out keys.
-
-    Each epoch is one full-batch step of ``gluon.Trainer(..., "sgd")`` on
-    ``L = sum_j (model(x_j; other pairs) - y_j)**2`` (the loss is taken before
-    the step, as the chapter prints it; the chapter's ``L2Loss`` is half of it).
-
-    Parameters
-    ----------
-    model : NWKernelRegression or another design of this module
-    x : NDArray (n,) or (n, d)
-    y : NDArray (n,)
-    epochs : int, default 5
-    lr : float, default 0.5
-    callback : callable, optional
-        ``callback(epoch, loss, model)`` after each epoch.
-
-    Returns
-    -------
-    list of float
-        The loss of each epoch.
-    """
+    # the docstring is _framework.TRAIN_DOC, shared by the three frameworks
     lr = fw.check_positive_float(lr, "lr")
     params = model.collect_params()
     like = model._first().data()
@@ -283,6 +263,9 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
     cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
     w = getattr(model, "w", None)
     return fw.train_loop(step, lambda: None if w is None else w.data().asnumpy(), epochs=epochs, callback=cb)
+
+
+train.__doc__ = fw.TRAIN_DOC.format(tensor="NDArray", step="one full-batch step of ``gluon.Trainer(..., 'sgd')``")
 
 
 def _chapter_backend():

@@ -242,27 +242,7 @@ class NWLinearMapRegression(_NWBase):
 
 
 def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
-    """Train ``model`` as in the chapter: SGD, summed squared loss, leave-one-out keys.
-
-    Each epoch is one full-batch step ``w <- w - lr * dL/dw`` on
-    ``L = sum_j (model(x_j; other pairs) - y_j)**2`` (the loss is taken before
-    the step, as the chapter prints it).
-
-    Parameters
-    ----------
-    model : NWKernelRegression or another design of this module
-    x : Tensor (n,) or (n, d)
-    y : Tensor (n,)
-    epochs : int, default 5
-    lr : float, default 0.5
-    callback : callable, optional
-        ``callback(epoch, loss, model)`` after each epoch.
-
-    Returns
-    -------
-    list of float
-        The loss of each epoch.
-    """
+    # the docstring is _framework.TRAIN_DOC, shared by the three frameworks
     lr = fw.check_positive_float(lr, "lr")
     variables = model.trainable_variables
     like = tf.convert_to_tensor(variables[0])
@@ -277,6 +257,9 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
 
     cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
     return fw.train_loop(step, lambda: getattr(model, "w", None), epochs=epochs, callback=cb)
+
+
+train.__doc__ = fw.TRAIN_DOC.format(tensor="Tensor", step="one full-batch step ``w <- w - lr * dL/dw`` (``tf.GradientTape``)")
 
 
 def _chapter_backend():
