@@ -138,6 +138,20 @@ class Problem:
         return out
 
 
+def check_lengths(m: int, n_keys: int, n_values: int, exclude_self: bool) -> None:
+    """Keys and values pair up; leave-one-out needs one query per key and at least two keys."""
+    if n_keys != n_values:
+        raise ValueError(f"keys and values must have the same length n; got {n_keys} keys and {n_values} values")
+    if exclude_self:
+        if m != n_keys:
+            raise ValueError(
+                "exclude_self=True needs one query per key (query i leaves out key i); "
+                f"got m={m} queries and n={n_keys} keys"
+            )
+        if n_keys < 2:
+            raise ValueError("exclude_self=True needs at least 2 keys; got 1")
+
+
 def _features(arr: np.ndarray, name: str, batched: bool) -> np.ndarray:
     """Give queries/keys the (b, rows, d) layout."""
     base = 2 if batched else 1
@@ -187,18 +201,7 @@ def prepare(queries, keys, values, bandwidth, *, exclude_self=False, batched=Non
             f"queries and keys must have the same number of features d; got d={q.shape[2]} for queries "
             f"and d={k.shape[2]} for keys"
         )
-    if k.shape[1] != v.shape[1]:
-        raise ValueError(
-            f"keys and values must have the same length n; got {k.shape[1]} keys and {v.shape[1]} values"
-        )
-    if exclude_self:
-        if q.shape[1] != k.shape[1]:
-            raise ValueError(
-                "exclude_self=True needs one query per key (query i leaves out key i); "
-                f"got m={q.shape[1]} queries and n={k.shape[1]} keys"
-            )
-        if k.shape[1] < 2:
-            raise ValueError("exclude_self=True needs at least 2 keys; got 1")
+    check_lengths(q.shape[1], k.shape[1], v.shape[1], exclude_self)
     dtype = np.result_type(q.dtype, k.dtype, v.dtype)
     h = check_bandwidth(bandwidth, q.shape[2], dtype)
     return Problem(

@@ -36,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from ._checks import check_bandwidth, check_finite, check_positive_int, is_dask_collection
+from ._checks import check_bandwidth, check_finite, check_lengths, check_positive_int, is_dask_collection
 from ._framework import require
 from .engines import stream
 from .kernels import KERNELS, get_kernel
@@ -138,18 +138,9 @@ def _prepare(queries, keys, values, bandwidth, exclude_self, query_chunks, key_c
         raise ValueError(
             f"queries and keys must have the same number of features d; got d={dq} for queries and d={dk} for keys"
         )
-    if k.shape[0] != v.shape[0]:
-        raise ValueError(f"keys and values must have the same length n; got {k.shape[0]} keys and {v.shape[0]} values")
+    check_lengths(q.shape[0], k.shape[0], v.shape[0], exclude_self)
     if v.chunks[0] != k.chunks[0]:
         v = v.rechunk({0: k.chunks[0]})  # a task holds one key block and the values of the same rows
-    if exclude_self:
-        if q.shape[0] != k.shape[0]:
-            raise ValueError(
-                "exclude_self=True needs one query per key (query i leaves out key i); "
-                f"got m={q.shape[0]} queries and n={k.shape[0]} keys"
-            )
-        if k.shape[0] < 2:
-            raise ValueError("exclude_self=True needs at least 2 keys; got 1")
     dtype = np.result_type(*(_float_dtype(a.dtype) for a in (q, k, v)))
     h = check_bandwidth(bandwidth, dq, dtype)
     return q, k, v, dtype, h
