@@ -77,6 +77,16 @@ def _parse_bandwidth(text: str):
     return values[0] if len(values) == 1 else values
 
 
+def _design_matrix(data, names, categorical):
+    """The model's input columns from ``read_csv``'s dict: floats, or objects when some are categories."""
+    import numpy as np
+
+    X = np.empty((len(data[names[0]]), len(names)), dtype=object if categorical else float)
+    for j, c in enumerate(names):
+        X[:, j] = data[c]
+    return X
+
+
 def _add_fit(sub) -> None:
     p = sub.add_parser(
         "fit",
@@ -118,9 +128,7 @@ def _fit(args) -> int:
     model_path = Path(args.model)
     plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".png")
     _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats)
-    X = np.empty((len(data[args.y]), len(xcols)), dtype=object if cats else float)
-    for j, c in enumerate(xcols):
-        X[:, j] = data[c]
+    X = _design_matrix(data, xcols, cats)
     model = NadarayaWatsonRegressor(
         kernel=args.kernel,
         bandwidth=_parse_bandwidth(args.bandwidth),
@@ -278,9 +286,7 @@ def _predict(args) -> int:
         raise ValueError(f"{args.model}: the model carries no column names; fit it with `nadaraya fit` or on a DataFrame")
     cats = [names[i] for i in getattr(model, "categorical_indices_", [])]
     header, rows, data = read_csv(args.data, names, text_columns=cats)
-    X = np.empty((len(rows), len(names)), dtype=object if cats else float)
-    for j, c in enumerate(names):
-        X[:, j] = data[c]
+    X = _design_matrix(data, names, cats)
     if args.scheduler is None and args.chunk_rows is not None:
         raise ValueError("--chunk-rows sets the rows per Dask task and needs --scheduler")
     if args.scheduler is not None:
