@@ -8,7 +8,6 @@ chapter's run are written once.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass
 from typing import Callable
@@ -16,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ._checks import check_positive_float, check_positive_int
+from ._optional import require  # noqa: F401  (re-exported: framework modules call fw.require)
 from .kernels import Kernel, get_kernel
 from .parametric import ParametricFit
 
@@ -23,17 +23,6 @@ log = logging.getLogger("nadaraya")
 
 #: The loss every back-end minimises: squared error summed over the training examples.
 LOSS_CONVENTION = "sum over training examples of (f(x_j) - y_j)^2"
-
-
-def require(module: str, extra: str):
-    """Import an optional framework, or raise an ImportError naming the extra to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise ImportError(
-            f"this part of nadaraya needs {module}, which is not installed ({exc}); "
-            f"install it with: pip install 'nadaraya[{extra}]'"
-        ) from None
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,7 @@ class _SchedulerUnreachable(RuntimeError):
 
 def _dask_client(address: str, timeout: float):
     """A distributed.Client on ``address``, or on a new LocalCluster for "local"; closing it closes the cluster."""
-    from ._framework import require
+    from ._optional import require
 
     distributed = require("distributed", "dask")
     if address == "local":
@@ -220,7 +220,7 @@ def _dask_client(address: str, timeout: float):
 
 def _predict_on_cluster(model, X, args):
     """Predict on a Dask cluster, one task per chunk of rows; a line on stderr per finished chunk."""
-    from ._framework import require
+    from ._optional import require
 
     da = require("dask.array", "dask")
     timeout = args.scheduler_timeout

@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 
 from ._checks import check_bandwidth, check_finite, check_lengths, check_positive_int, is_dask_collection
-from ._framework import require
+from ._optional import require
 from .engines import stream
 from .kernels import KERNELS, get_kernel
 
