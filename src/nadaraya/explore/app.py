@@ -112,12 +112,11 @@ class Explorer:
                                self.sources["keys"], self.pin, self.marker)
 
     def layout(self):
-        data_row = row(self.n_train, self.noise, self.seed, self.upload, self.x_column, self.y_column,
-                       self.chapter_button)
         return column(
             Div(text="<h2>Attention pooling: Nadaraya&ndash;Watson kernel regression</h2>"),
             row(self.kernel, self.bandwidth, self.loo),
-            data_row,
+            row(self.n_train, self.noise, self.seed),
+            row(self.upload, self.x_column, self.y_column, self.chapter_button),
             row(self.lr, self.epochs, self.backend, self.train_button),
             self.status,
             row(self.fit_plot, self.heat_plot, self.param_plot),

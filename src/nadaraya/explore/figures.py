@@ -82,7 +82,7 @@ def _legend_below(p) -> None:
 
 def heatmap_figure(name: str, title: str, src: ColumnDataSource, mapper: LinearColorMapper):
     """Attention weights (queries × keys) as an image, query 0 at the top like the book's ``show_heatmaps``."""
-    p = figure(name=name, title=title, width=380, height=360, x_range=Range1d(0, 1), y_range=Range1d(1, 0),
+    p = figure(name=name, title=title, width=380, height=420, x_range=Range1d(0, 1), y_range=Range1d(1, 0),
                x_axis_label="sorted training inputs (keys)", y_axis_label="queries", tools="reset,save")
     p.image(image="image", x=0, y=0, dw="dw", dh="dh", color_mapper=mapper, source=src)
     return p
@@ -105,11 +105,11 @@ def error_figure(sources: dict):
 
 def training_figures(sources: dict):
     """The book's Animator: loss by epoch, and the learned w by epoch."""
-    loss = figure(name="loss_plot", title="Training loss", width=380, height=300, x_axis_label="epoch",
+    loss = figure(name="loss_plot", title="Training loss", width=380, height=360, x_axis_label="epoch",
                   y_axis_label="loss", tools="reset,save")
     loss.line("epoch", "loss", source=sources["loss"], color="steelblue", line_width=2)
     loss.scatter("epoch", "loss", source=sources["loss"], color="steelblue", size=6)
-    w = figure(name="w_plot", title="Learned w", width=380, height=300, x_axis_label="epoch", y_axis_label="w",
+    w = figure(name="w_plot", title="Learned w", width=380, height=360, x_axis_label="epoch", y_axis_label="w",
                tools="reset,save")
     w.line("epoch", "w", source=sources["w_history"], color="darkorange", line_width=2)
     w.scatter("epoch", "w", source=sources["w_history"], color="darkorange", size=6)
