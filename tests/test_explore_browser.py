@@ -164,6 +164,18 @@ def test_bandwidth_slider_gives_attention_pool_predictions(page):
     page.shot("02-bandwidth")
 
 
+def test_leave_one_out_checkbox_pools_at_the_training_inputs(page):
+    d = page.driver
+    data = nw.make_dataset(50, 0)
+    widget(d, "loo", "input[type=checkbox]").click()
+    expected = nw.attention_pool(data.x_train, data.x_train, data.y_train, exclude_self=True)
+    wait_for(lambda: np.array_equal(column(d, "fit", "y"), expected), "leave-one-out predictions")
+    np.testing.assert_array_equal(column(d, "fit", "x"), data.x_train)
+    weights = heatmap(d)
+    assert weights.shape == (50, 50) and not np.diag(weights).any()
+    page.shot("02-leave-one-out")
+
+
 def test_hover_highlights_the_querys_weights(page):
     d = page.driver
     data = nw.make_dataset(50, 0)
@@ -177,21 +189,42 @@ def test_hover_highlights_the_querys_weights(page):
     page.shot("03-hover")
 
 
-def test_kernel_and_training_reproduce_the_demo(page):
-    d = page.driver
-    Select(widget(d, "kernel", "select")).select_by_value("laplace")
-    wait_for(lambda: "laplace" in prop(d, "summary", "text"), "the laplace kernel's numbers")
-    data = nw.make_dataset(50, 0)
-    np.testing.assert_array_equal(column(d, "fit", "y"), nw.attention_pool(data.x_test, data.x_train, data.y_train,
-                                                                          kernel="laplace"))
+def train_on_page(d, kernel, backend):
+    Select(widget(d, "kernel", "select")).select_by_value(kernel)
+    wait_for(lambda: f"<td>{kernel}</td>" in prop(d, "summary", "text"), f"the {kernel} kernel's numbers")
+    Select(widget(d, "backend", "select")).select_by_value(backend)
+    wait_for(lambda: prop(d, "backend", "value") == backend, f"the {backend} backend")
     widget(d, "train", "button").click()
-    wait_for(lambda: "trained" in prop(d, "status", "text"), "training to finish")
-    run = run_chapter(n_train=50, seed=0, epochs=5, lr=0.5, kernel="laplace", backend="numpy", echo=lambda line: None)
+    wait_for(lambda: "trained" in prop(d, "status", "text"), "training to finish", timeout=60)
+    assert "error" not in prop(d, "status", "text")
+
+
+def assert_page_has_the_demos_run(d, run):
     np.testing.assert_array_equal(column(d, "loss", "loss"), run.fit.losses)
     np.testing.assert_array_equal(column(d, "w_history", "w"), run.fit.w_history)
     np.testing.assert_array_equal(column(d, "parametric", "y"), run.parametric)
     np.testing.assert_array_equal(heatmap(d, "param_heat"), run.parametric_weights)
+
+
+def test_kernel_and_training_reproduce_the_demo(page):
+    d = page.driver
+    train_on_page(d, "laplace", "numpy")
+    data = nw.make_dataset(50, 0)
+    np.testing.assert_array_equal(column(d, "fit", "y"), nw.attention_pool(data.x_test, data.x_train, data.y_train,
+                                                                          kernel="laplace"))
+    run = run_chapter(n_train=50, seed=0, epochs=5, lr=0.5, kernel="laplace", backend="numpy", echo=lambda line: None)
+    assert_page_has_the_demos_run(d, run)
     page.shot("04-trained")
+
+
+def test_training_with_torch_reproduces_the_demo(page):
+    d = page.driver
+    if "torch" not in prop(d, "backend", "options"):
+        pytest.skip("PyTorch is not installed (the torch extra)")
+    train_on_page(d, "gaussian", "torch")
+    run = run_chapter(n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", backend="torch", echo=lambda line: None)
+    assert_page_has_the_demos_run(d, run)
+    page.shot("04-trained-torch")
 
 
 GOOD_CSV = "dose,response\n3.0,1.5\n1.0,0.5\n2.0,2.5\n4.0,2.0\n5.0,1.0\n"
