@@ -174,6 +174,19 @@ def test_explore_refuses_a_bad_port():
     assert "--port must be between 0 (a free port) and 65535; got 70000" in out.stderr
 
 
+def test_explore_on_a_busy_port_says_so():
+    import socket
+
+    pytest.importorskip("bokeh")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_cli("explore", "--no-browser", "--port", str(port))
+    assert out.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr and "choose another --port" in out.stderr
+
+
 def test_explore_without_bokeh_names_the_extra():
     block = (
         "import sys, importlib.abc\n"

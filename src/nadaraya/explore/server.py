@@ -37,13 +37,17 @@ def make_server(port: int = 0):
     from .app import build_document
 
     port = free_port() if port == 0 else port
-    return Server(
-        {"/": Application(FunctionHandler(build_document))},
-        address=HOST,
-        port=port,
-        allow_websocket_origin=[f"{HOST}:{port}", f"localhost:{port}"],
-        num_procs=1,
-    )
+    try:
+        return Server(
+            {"/": Application(FunctionHandler(build_document))},
+            address=HOST,
+            port=port,
+            allow_websocket_origin=[f"{HOST}:{port}", f"localhost:{port}"],
+            num_procs=1,
+        )
+    except OSError as exc:
+        raise OSError(f"cannot listen on {HOST}:{port} ({exc.strerror or exc}); choose another --port, "
+                      "or 0 for a free one") from None
 
 
 def serve(port: int = 0, open_browser: bool = True) -> int:
