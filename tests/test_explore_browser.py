@@ -217,6 +217,7 @@ def test_kernel_and_training_reproduce_the_demo(page):
     page.shot("04-trained")
 
 
+@pytest.mark.slow  # imports PyTorch in the server and here
 def test_training_with_torch_reproduces_the_demo(page):
     d = page.driver
     if "torch" not in prop(d, "backend", "options"):

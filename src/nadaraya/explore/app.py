@@ -147,10 +147,7 @@ class Explorer:
 
     def on_pooling(self):
         view = state.pooling_view(self.points, self.kernel.value, self.h, bool(self.loo.active))
-        p = self.points
-        keys = self.sources["keys"]
-        keys.data = dict(x=p.x_train, y=p.y_train, weight=np.zeros(p.n_train), size=np.zeros(p.n_train),
-                         row=np.full(p.n_train, -1.0))
+        p = self.points  # the highlighted query's weights follow in the browser, from the new heatmap
         self.sources["fit"].data = dict(x=view.queries, y=view.predictions)
         self._set_heatmap(self.heat, self.heat_plot, self.mapper, view.weights, view.queries)
         loo_now = state.loo_mse(p, self.kernel.value, self.h)
@@ -206,6 +203,9 @@ class Explorer:
             self.sources[name].data = {k: [] for k in self.sources[name].data}
         self.param_heat.data = dict(image=[], dw=[], dh=[], queries=[])
         self.fit_plot.xaxis.axis_label, self.fit_plot.yaxis.axis_label = p.x_name, p.y_name
+        n = p.n_train
+        self.sources["keys"].data = dict(x=p.x_train, y=p.y_train, weight=np.zeros(n), size=np.zeros(n),
+                                         row=np.full(n, -1.0))
         self.on_pooling()
 
     def on_kernel(self):
