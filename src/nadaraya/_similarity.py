@@ -27,6 +27,13 @@ from .kernels import KERNELS, get_kernel
 BOOK_KERNELS = ("gaussian", "boxcar", "constant", "triangular")
 #: The book's Gaussian widths sigma (= bandwidths h).
 BOOK_WIDTHS = (0.1, 0.2, 0.5, 1.0)
+#: What the report says about the section.
+SIMILARITY_TEXT = (
+    "The newer edition of the section compares kernels as similarities and the Gaussian at several widths. "
+    "The book's fourth kernel, labelled 'Epanechikov', is max(1 - |x|, 0): that is the triangular kernel "
+    "(Epanechnikov's is 1 - x^2). A width sigma enters the Gaussian as exp(-x^2 / (2 sigma^2)), "
+    "so it is the bandwidth h = sigma."
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,16 @@ class Comparison:
     def mse(self, truth) -> float:
         """Test mean squared error over the defined predictions (NaN if none is defined)."""
         return masked_mse(self.predictions, truth)
+
+
+def kernel_title(c: Comparison) -> str:
+    """Table row and panel title of a kernel comparison."""
+    return f"{c.kernel} kernel (bandwidth {c.bandwidth:g})"
+
+
+def width_title(c: Comparison) -> str:
+    """Table row and panel title of a width comparison."""
+    return f"gaussian width {c.bandwidth:g}"
 
 
 def masked_mse(pred, truth) -> float:

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from . import plotting
-from ._similarity import BOOK_KERNELS, BOOK_WIDTHS, Comparison, check_kernels, check_widths, compare, masked_mse
+from ._similarity import (BOOK_KERNELS, BOOK_WIDTHS, SIMILARITY_TEXT, Comparison, check_kernels, check_widths, compare,
+                          kernel_title, masked_mse, width_title)
 from ._checks import check_positive_float, check_positive_int
 from ._output import staged_folder
 from .data import Dataset, make_dataset
@@ -286,17 +287,9 @@ def _table_rows(run: ChapterRun):
 
 def _similarity_rows(run: ChapterRun):
     truth = run.data.y_truth
-    return [(_kernel_title(c), _mse_cell(c.mse(truth), c.undefined())) for c in run.by_kernel] + [
-        (_width_title(c), _mse_cell(c.mse(truth), c.undefined())) for c in run.by_width
+    return [(kernel_title(c), _mse_cell(c.mse(truth), c.undefined())) for c in run.by_kernel] + [
+        (width_title(c), _mse_cell(c.mse(truth), c.undefined())) for c in run.by_width
     ]
-
-
-def _kernel_title(c: Comparison) -> str:
-    return f"{c.kernel} kernel (bandwidth {c.bandwidth:g})"
-
-
-def _width_title(c: Comparison) -> str:
-    return f"gaussian width {c.bandwidth:g}"
 
 
 def _table_text(run: ChapterRun) -> str:
@@ -359,7 +352,7 @@ def write_outputs(run: ChapterRun, folder) -> list[Path]:
             },
             {
                 "heading": "Attention pooling by similarity",
-                "text": _SIMILARITY_TEXT,
+                "text": SIMILARITY_TEXT,
                 "table": (("kernel or width", "test MSE"), _similarity_rows(run)),
                 "figures": [(folder / n, FIGURES[n]) for n in _SIMILARITY_FIGURES],
             },
@@ -369,19 +362,13 @@ def write_outputs(run: ChapterRun, folder) -> list[Path]:
 
 
 _SIMILARITY_FIGURES = ("kernels.png", "fit_kernels.png", "heatmap_kernels.png", "fit_widths.png", "heatmap_widths.png")
-_SIMILARITY_TEXT = (
-    "The newer edition of the section compares kernels as similarities and the Gaussian at several widths. "
-    "The book's fourth kernel, labelled 'Epanechikov', is max(1 - |x|, 0): that is the triangular kernel "
-    "(Epanechnikov's is 1 - x^2). A width sigma enters the Gaussian as exp(-x^2 / (2 sigma^2)), "
-    "so it is the bandwidth h = sigma."
-)
 
 
 def _draw_similarity(run: ChapterRun, folder: Path) -> None:
     """kernels.png and the fit and heatmap rows for the kernel and the width comparisons."""
     d = run.data
     plotting.save_figure(plotting.plot_kernels([c.kernel for c in run.by_kernel]), folder / "kernels.png")
-    for group, rows, title in (("kernels", run.by_kernel, _kernel_title), ("widths", run.by_width, _width_title)):
+    for group, rows, title in (("kernels", run.by_kernel, kernel_title), ("widths", run.by_width, width_title)):
         preds = {title(c): c.predictions for c in rows}
         plotting.save_figure(plotting.plot_fits(d.x_test, d.y_truth, preds, d.x_train, d.y_train),
                              folder / f"fit_{group}.png")
