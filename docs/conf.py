@@ -35,6 +35,7 @@ exclude_patterns = [
     "auto_examples/*.ipynb",  # sphinx-gallery's notebook downloads, not pages
     "auto_examples/*.py",
     "examples/README.rst",
+    "sg_execution_times.rst",  # not written (write_computation_times=False); a stale copy would load a CDN
 ]
 
 # --- API reference -----------------------------------------------------------
