@@ -109,3 +109,14 @@ def test_weighted_gradient_matches_finite_differences():
 def test_bad_method():
     with pytest.raises(ValueError, match="bandwidth method must be one of loo, scott, silverman"):
         nw.select_bandwidth([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], method="cv")
+
+
+@pytest.mark.parametrize("weights, match", [(-1.0, "be finite and non-negative"), (0.0, "not be all zero")])
+def test_negative_or_zero_sample_weights_are_refused(weights, match):
+    data = nw.make_dataset(n_train=60, seed=2)
+    w = np.ones(60)
+    w[0 if weights < 0 else slice(None)] = weights
+    with pytest.raises(ValueError, match=f"sample_weight must {match}"):
+        nw.select_bandwidth(data.x_train, data.y_train, sample_weight=w)
+    with pytest.raises(ValueError, match=f"sample_weight must {match}"):
+        bw.loo_objective(data.x_train, data.y_train, 0.3, sample_weight=w)

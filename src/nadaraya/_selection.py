@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 from scipy import optimize
 
-__all__ = ["Summary", "RULES", "METHODS", "CRITERIA", "BandwidthSearch", "check_method", "check_objective",
+__all__ = ["Summary", "RULES", "METHODS", "CRITERIA", "BandwidthSearch", "check_method", "check_objective", "check_sample_weight",
            "spread", "refuse_constant", "rule_of_thumb", "scalar_search", "grid_then_refine"]
 
 #: IQR / 1.349 is the standard deviation of a normal distribution with that IQR.
@@ -92,6 +92,20 @@ def check_method(method) -> str:
 def rule_of_thumb(method: str, summary: Summary) -> np.ndarray:
     """The bandwidth per column that rule ``method`` gives for these statistics."""
     return RULES[method].formula(summary)
+
+
+def check_sample_weight(sample_weight, n):
+    """Sample weights as float64 (n,): finite, non-negative, with a positive sum; or None."""
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if sw.shape[0] != n:
+        raise ValueError(f"sample_weight has {sw.shape[0]} entries but X has {n} samples")
+    if not np.all(np.isfinite(sw)) or np.any(sw < 0):
+        raise ValueError("sample_weight must be finite and non-negative")
+    if not sw.sum() > 0:
+        raise ValueError("sample_weight must not be all zero: give at least one sample a positive weight")
+    return sw
 
 
 def _squared(pred, y):

@@ -18,6 +18,7 @@ from scipy import optimize
 
 from ._checks import as_float_array, is_dask_collection
 from ._selection import CRITERIA, METHODS, RULES, BandwidthSearch, Summary, check_method, check_objective
+from ._selection import check_sample_weight
 from ._selection import refuse_constant as _refuse_constant  # noqa: F401  (the name callers used)
 from ._selection import rule_of_thumb, scalar_search, spread
 from .kernels import get_kernel
@@ -87,7 +88,7 @@ def _weighted_values(y: np.ndarray, sample_weight):
 
 def loo_predictions(x, y, bandwidth, *, kernel="gaussian", sample_weight=None, method="auto"):
     """Leave-one-out predictions ``f_{-i}(x_i)`` (n, k) of the order-0 estimator."""
-    values, sw = _weighted_values(y, sample_weight)
+    values, sw = _weighted_values(y, check_sample_weight(sample_weight, len(y)))
     pooled = attention_pool(x, x, values, kernel=kernel, bandwidth=bandwidth, exclude_self=True,
                             method=method, on_empty="ignore")
     if sw is None:
@@ -106,6 +107,7 @@ def loo_objective(x, y, bandwidth, *, kernel="gaussian", sample_weight=None, met
     bandwidths.
     """
     x, y = _as_2d(x), np.asarray(y, dtype=np.float64).reshape(len(x), -1)
+    sample_weight = check_sample_weight(sample_weight, len(x))
     pred = loo_predictions(x, y, bandwidth, kernel=kernel, sample_weight=sample_weight, method=method)
     loss = CRITERIA[check_objective(objective)](pred, y)
     if not np.all(np.isfinite(loss)):
@@ -211,7 +213,7 @@ def search_bandwidth(x, y, method="loo", kernel="gaussian", *, per_feature=None,
     x = _as_2d(x)
     y = as_float_array(y, "y", np.float64).reshape(len(x), -1)
     n, d = x.shape
-    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    sw = check_sample_weight(sample_weight, n)
     if method in RULES:
         return BandwidthSearch(_rule(x, method), np.nan, 0, method)
     if n < 3:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._selection import check_sample_weight
 from .._softmax import empty_support_message
 from ..kernels import get_kernel
 from ..pooling import EmptySupportWarning
 from . import _diagnostics as diag
-from ._categorical import Encoding, feature_bandwidths
+from ._categorical import Encoding, feature_bandwidths, refuse_text_columns
 from ._localpoly import Smoother, centering, local_fit
 from ._params import validate_params
 from ._select import Problem, choose_bandwidth
@@ -45,20 +46,6 @@ class Fit:
     h: np.ndarray
     Y: object
     state: dict
-
-
-def check_sample_weight(sample_weight, n):
-    """Sample weights as float64 (n,): finite, non-negative, with a positive sum; or None."""
-    if sample_weight is None:
-        return None
-    sw = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
-    if sw.shape[0] != n:
-        raise ValueError(f"sample_weight has {sw.shape[0]} entries but X has {n} samples")
-    if not np.all(np.isfinite(sw)) or np.any(sw < 0):
-        raise ValueError("sample_weight must be finite and non-negative")
-    if not sw.sum() > 0:
-        raise ValueError("sample_weight must not be all zero: give at least one sample a positive weight")
-    return sw
 
 
 class _NadarayaWatsonBase(BaseEstimator):
@@ -89,6 +76,7 @@ class _NadarayaWatsonBase(BaseEstimator):
 
     def _inputs(self, X, encoding, y=None, fitting=False):
         """(embedded X, validated y, column → feature map, number of continuous columns)."""
+        refuse_text_columns(X, encoding.indices)
         Xc, codes = encoding.split(X)
         min_features = 0 if codes is not None else 1  # categorical features may be the only ones
         if not fitting:
@@ -160,8 +148,9 @@ class _NadarayaWatsonBase(BaseEstimator):
     def attention_weights(self, X, *, max_bytes=None):
         """The (m, n) attention weights of the queries X over the training points (order-0 weights).
 
-        Refuses when the matrix would exceed ``max_bytes`` (default 256 MiB,
-        :data:`nadaraya._limits.MAX_WEIGHTS_BYTES`).
+        Refuses (``ValueError``) when the matrix would exceed ``max_bytes``
+        (default :data:`nadaraya._limits.MAX_WEIGHTS_BYTES`, 256 MiB): the
+        limit every function that builds an m × n matrix shares.
         """
         Z = self._prepare_predict(X)
         return diag.attention_weights(self._smoother(), Z, self.h_, max_bytes)

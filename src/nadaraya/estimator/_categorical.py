@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Encoding", "aa_bandwidth", "aa_lambda", "categorical_indices", "column_bandwidths", "feature_bandwidths"]
+__all__ = ["Encoding", "refuse_text_columns", "aa_bandwidth", "aa_lambda", "categorical_indices", "column_bandwidths", "feature_bandwidths"]
 
 
 def aa_bandwidth(lam, c):
@@ -95,6 +95,33 @@ class Encoding:
                 parts.append(onehot)
                 groups += [Xc.shape[1] + j] * len(cats)
         return np.concatenate(parts, axis=1), np.array(groups)
+
+
+def refuse_text_columns(X, categorical_indices=()) -> None:
+    """Refuse a column of X, other than the categorical ones, that holds text, naming it and suggesting ``categorical=``.
+
+    Text that reads as numbers ("1.5") is accepted, and values of other types
+    are left to scikit-learn's own check.
+    """
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(dtypes, "items"):  # a DataFrame: columns by name
+        columns = [(j, name, dt, X.iloc[:, j].to_numpy()) for j, (name, dt) in enumerate(dtypes.items())]
+    else:
+        arr = np.asarray(X) if hasattr(X, "__array__") or isinstance(X, (list, tuple)) else None
+        if arr is None or arr.ndim != 2 or arr.dtype.kind not in "OSU":
+            return
+        columns = [(j, j, arr.dtype, arr[:, j]) for j in range(arr.shape[1])]
+    for j, name, dt, values in columns:
+        if j in categorical_indices or getattr(dt, "kind", "O") in "biufc":
+            continue
+        try:
+            np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            if any(isinstance(v, (str, bytes, np.str_, np.bytes_)) for v in values):
+                raise ValueError(
+                    f"X column {name!r} holds text (dtype {dt}), not numbers; pass categorical=[{name!r}] to use it "
+                    "as an unordered category, or convert it to numbers"
+                ) from None
 
 
 def _as_object(X):

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from .._limits import MAX_WEIGHTS_BYTES
+from .._limits import check_weights_size
 from ..kernels import KERNELS, Kernel, get_kernel
 from ..pooling import EmptySupportWarning, log_kernel_sums
 from ..pooling import attention_weights as _pooling_weights
@@ -109,14 +109,9 @@ def derivative(sm: Smoother, Z, Y, h):
 
 
 def attention_weights(sm: Smoother, Z, h, max_bytes=None):
-    """The (m, n) order-0 attention weights (with the sample weights) after the shared size check."""
-    max_bytes = MAX_WEIGHTS_BYTES if max_bytes is None else max_bytes
-    need = Z.shape[0] * sm.X.shape[0] * 8
-    if need > max_bytes:
-        raise ValueError(
-            f"the attention-weight matrix would take {need / 2**20:.0f} MiB ({Z.shape[0]} x {sm.X.shape[0]}), "
-            f"above max_bytes={max_bytes}; pass a larger max_bytes or fewer queries"
-        )
+    """The (m, n) order-0 attention weights (with the sample weights) after the shared size check
+    (:func:`nadaraya._limits.check_weights_size`)."""
+    check_weights_size((Z.shape[0], sm.X.shape[0]), 8, max_bytes, what="model.attention_weights")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptySupportWarning)
         a = _pooling_weights(Z, sm.X, kernel=sm.kernel, bandwidth=h, on_empty="ignore")
