@@ -19,7 +19,6 @@ from scipy import optimize
 from ._checks import as_float_array, is_dask_collection
 from ._selection import CRITERIA, METHODS, RULES, BandwidthSearch, Summary, check_method, check_objective
 from ._selection import check_sample_weight
-from ._selection import refuse_constant as _refuse_constant  # noqa: F401  (the name callers used)
 from ._selection import rule_of_thumb, scalar_search, spread
 from .kernels import get_kernel
 from .pooling import attention_pool

@@ -29,7 +29,3 @@ from ._regressor import NadarayaWatsonRegressor
 
 __all__ = ["NadarayaWatsonRegressor", "NadarayaWatsonClassifier", "FORMAT", "FORMAT_VERSION"]
 
-
-def _classes():
-    """The estimator classes a model file may name."""
-    return (NadarayaWatsonRegressor, NadarayaWatsonClassifier)

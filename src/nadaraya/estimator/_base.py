@@ -19,6 +19,7 @@ from .._softmax import empty_support_message
 from ..kernels import get_kernel
 from ..pooling import EmptySupportWarning
 from . import _diagnostics as diag
+from . import _modelfile
 from ._categorical import Encoding, feature_bandwidths, refuse_text_columns
 from ._localpoly import Smoother, centering, local_fit
 from ._params import validate_params
@@ -169,14 +170,20 @@ class _NadarayaWatsonBase(BaseEstimator):
 
     def save(self, path):
         """Write the fitted model to an ``.npz`` file (no pickle) with JSON metadata and a format version."""
-        from . import _modelfile
-
         check_is_fitted(self, "h_")
         _modelfile.save(self, path)
 
     @classmethod
     def load(cls, path):
         """Read a model written by :meth:`save`. Nothing in the file is executed."""
-        from . import _classes, _modelfile
+        return _modelfile.load(_estimator_classes(), cls, path)
 
-        return _modelfile.load(_classes(), cls, path)
+
+def _estimator_classes():
+    """Every estimator class a model file may name: the subclasses of :class:`_NadarayaWatsonBase`."""
+    out, todo = [], [_NadarayaWatsonBase]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            out.append(sub)
+            todo.append(sub)
+    return out
