@@ -7,22 +7,29 @@ always an argument: a bandwidth search calls these with trial values and
 changes nothing.
 
 Orders live in :data:`SYSTEMS`: order 0 is the ratio of two pooled sums; an
-order p ≥ 1 is an entry that builds each query's normal equations
-``A beta = B`` (A: (m, P, P), B: (m, P, k), P coefficients, intercept first) from
-pooled moments. Adding an order is one entry there (and one in
-:data:`ORDERS`). Imports :mod:`nadaraya.pooling` only.
+order p ≥ 1 builds each query's normal equations ``A beta = B`` (A: (m, P, P),
+B: (m, P, k); P monomials of degree ≤ p in the continuous features, by
+degree: intercept first, then the d slopes) from pooled raw moments of the
+standardised inputs, shifted to each query by the binomial expansion
+(:func:`polynomial_system`, any order). Order 1 keeps its hand-expanded form
+(:func:`_linear_system`, the same numbers as before). An order is offered to
+users by its entry in :data:`ORDERS`. Imports :mod:`nadaraya.pooling` only.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
+from math import comb
 
 import numpy as np
 
 from ..pooling import EmptySupportWarning, attention_pool
 
-__all__ = ["Smoother", "ORDERS", "SYSTEMS", "pool", "local_fit", "centering", "loo_loss"]
+__all__ = ["Smoother", "ORDERS", "SYSTEMS", "pool", "local_fit", "centering", "loo_loss", "polynomial_system",
+           "monomials"]
 
 #: Polynomial orders the estimator accepts, with their names for messages.
 ORDERS = {0: "local constant", 1: "local linear"}
@@ -91,8 +98,58 @@ def _linear_system(sm: Smoother, Q, Y, h, w, exclude_self, kernel):
     return A, B
 
 
+@lru_cache(maxsize=None)
+def monomials(d: int, p: int) -> tuple:
+    """Exponent tuples of the monomials of degree ≤ p in d variables, by degree (then lexicographic, descending)."""
+    out = []
+    for degree in range(p + 1):
+        out += sorted((a for a in itertools.product(range(degree + 1), repeat=d) if sum(a) == degree), reverse=True)
+    return tuple(out)
+
+
+def _powers(X, exponents):
+    """The monomials ``prod_i x_i^e_i`` (n, len(exponents)) of the rows of X."""
+    return np.stack([np.prod(X ** np.array(e), axis=1) for e in exponents], axis=1)
+
+
+def _shift(moments, index, delta, q):
+    """``sum w K (x - q)^delta`` from raw moments ``sum w K x^gamma`` (``moments[:, index[gamma]]``), per query."""
+    total = 0.0
+    for gamma in itertools.product(*(range(e + 1) for e in delta)):
+        coef = np.prod([comb(e, g) for e, g in zip(delta, gamma)])
+        power = np.prod([(-q[:, i]) ** (e - g) for i, (e, g) in enumerate(zip(delta, gamma))], axis=0)
+        total = total + coef * power * moments[:, index[gamma]]
+    return total
+
+
+def polynomial_system(order: int):
+    """The normal-equation builder of local polynomials of degree ``order`` (any order ≥ 1)."""
+
+    def build(sm: Smoother, Q, Y, h, w, exclude_self, kernel):
+        n, k = Y.shape
+        dc = sm.n_continuous
+        mu, sd = sm.center
+        X, q = (sm.X[:, :dc] - mu) / sd, (Q[:, :dc] - mu) / sd
+        basis, wide = monomials(dc, order), monomials(dc, 2 * order)
+        cols = [w[:, None] * _powers(X, wide),
+                (w[:, None, None] * _powers(X, basis)[:, :, None] * Y[:, None, :]).reshape(n, len(basis) * k)]
+        pooled = pool(sm, Q, np.concatenate(cols, axis=1), h, exclude_self, kernel)
+        S = pooled[:, : len(wide)]
+        T = pooled[:, len(wide) :].reshape(Q.shape[0], len(basis), k)
+        s_index = {g: i for i, g in enumerate(wide)}
+        t_index = {g: i for i, g in enumerate(basis)}
+        A = np.empty((Q.shape[0], len(basis), len(basis)))
+        for a, b in itertools.combinations_with_replacement(range(len(basis)), 2):
+            delta = tuple(x + y for x, y in zip(basis[a], basis[b]))
+            A[:, a, b] = A[:, b, a] = _shift(S, s_index, delta, q)
+        B = np.stack([_shift(T[:, :, j], t_index, alpha, q) for alpha in basis for j in range(k)], axis=1)
+        return A, B.reshape(Q.shape[0], len(basis), k)
+
+    return build
+
+
 #: Normal-equation builders by order (order 0 needs none: it is a ratio of pooled sums).
-SYSTEMS = {1: _linear_system}
+SYSTEMS = {1: _linear_system, 2: polynomial_system(2), 3: polynomial_system(3)}
 
 
 def local_fit(sm: Smoother, Q, Y, h, *, exclude_self=False, slopes=False, order=None, kernel=None,
