@@ -38,6 +38,15 @@ class Summary:
     sd: np.ndarray
     iqr: np.ndarray | None = None
 
+    def __post_init__(self):
+        for name, stat in (("standard deviation", self.sd), ("interquartile range", self.iqr)):
+            bad = np.flatnonzero(~np.isfinite(stat)) if stat is not None else ()
+            if len(bad):
+                raise ValueError(
+                    f"X column {int(bad[0])} has values too large for automatic bandwidth selection: its {name} overflows "
+                    "float64 (values near ±1e308); rescale the column (e.g. standardise it) or pass a numeric bandwidth"
+                )
+
 
 def refuse_constant(spread_: np.ndarray) -> None:
     """Refuse a column whose spread is not positive (constant, or a single row)."""

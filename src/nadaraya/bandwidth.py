@@ -31,11 +31,12 @@ log = logging.getLogger(__name__)
 def summarise(x: np.ndarray, need_iqr: bool = True) -> Summary:
     """The rules' statistics of an in-memory (n, d) array: n, sd (ddof=1) and the IQR of each column."""
     n, d = x.shape
-    sd = x.std(axis=0, ddof=1) if n > 1 else np.zeros(d)
-    iqr = None
-    if need_iqr:
-        q75, q25 = np.percentile(x, [75, 25], axis=0)
-        iqr = q75 - q25
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused, naming the column, by Summary
+        sd = x.std(axis=0, ddof=1) if n > 1 else np.zeros(d)
+        iqr = None
+        if need_iqr:
+            q75, q25 = np.percentile(x, [75, 25], axis=0)
+            iqr = q75 - q25
     return Summary(n, d, sd, iqr)
 
 
