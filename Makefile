@@ -45,7 +45,7 @@ test-main: $(VENV)/.test
 	$(PY) -m pytest --nbmake
 
 test-mxnet: $(MXVENV)/.test
-	$(MXPY) -m pytest tests/test_mxnet.py -o addopts="-ra --strict-markers" -p no:cacheprovider
+	$(MXPY) -m pytest tests/test_frameworks.py -m mxnet -o addopts="-ra --strict-markers" -p no:cacheprovider
 
 bench: $(VENV)/.bench
 	$(PY) benchmarks/run.py $(ARGS)

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from ._checks import check_positive_float, check_positive_int
-from ._limits import check_weights_size
+from ._limits import MAX_WEIGHTS_BYTES, check_weights_size
 from ._optional import require  # noqa: F401  (re-exported: framework modules call fw.require)
 from .kernels import Kernel, get_kernel
 from .parametric import ParametricFit
@@ -193,9 +193,12 @@ def pool(ops, qs, ks, vs, form, kernel, exclude_self, *, force_dense=False, chun
 
     The chunked path runs when the framework has one, the keys are shared,
     ``force_dense`` is false, and ``chunk_size`` is given or ``m * n`` exceeds
-    :data:`DENSE_MAX_PAIRS`; it returns no weights.
+    :data:`DENSE_MAX_PAIRS` or the (m, n) weights would not fit in ``max_bytes``;
+    it returns no weights. Otherwise the dense path checks ``max_bytes`` first.
     """
-    big = chunk_size is not None or qs.shape[0] * ks.shape[0] > DENSE_MAX_PAIRS
+    pairs = qs.shape[0] * ks.shape[0]
+    limit = MAX_WEIGHTS_BYTES if max_bytes is None else max_bytes
+    big = chunk_size is not None or pairs > DENSE_MAX_PAIRS or pairs * ops.itemsize(qs) > limit
     if ops.chunked is not None and not form.per_query and not force_dense and big:
         return ops.chunked(ops, qs, ks, vs, kernel, exclude_self, chunk_size or CHUNK_SIZE), None
     return pool_dense(ops, qs, ks, vs, form, kernel, exclude_self, max_bytes)
