@@ -200,8 +200,47 @@ class MXNet(Backend):
         return out.asnumpy(), [x.grad.asnumpy() for x in xs]
 
 
+class Jax(Backend):
+    name = "jax"
+    requires = ("jax", "flax", "optax")
+    chunked = True
+
+    def context(self):
+        import jax
+
+        return jax.enable_x64(True)  # a context: JAX's 64-bit mode is restored after each test
+
+    def defaults(self):
+        import jax
+
+        return jax.enable_x64(False)
+
+    def t(self, a, dtype="float64"):
+        import jax.numpy as jnp
+
+        return jnp.asarray(np.asarray(a), dtype=dtype)
+
+    def np(self, x):
+        return np.asarray(x[...] if hasattr(x, "get_value") else x)  # an nnx Variable, or an array
+
+    def dtype(self, x):
+        return x.dtype.name
+
+    def nansum(self, x):
+        import jax.numpy as jnp
+
+        return jnp.sum(jnp.where(jnp.isnan(x), 0.0, x))
+
+    def grad_of(self, fn, *arrays):
+        import jax
+
+        xs = [self.t(a) for a in arrays]
+        value, grads = jax.value_and_grad(fn, argnums=tuple(range(len(xs))))(*xs)
+        return np.asarray(value), [np.asarray(g) for g in grads]
+
+
 #: name -> adapter; the suite runs each one whose framework is installed (MXNet only in .venv-mxnet).
-BACKENDS = {"torch": Torch, "tensorflow": TensorFlow, "mxnet": MXNet}
+BACKENDS = {"torch": Torch, "tensorflow": TensorFlow, "mxnet": MXNet, "jax": Jax}
 
 
 def params():
@@ -212,4 +251,5 @@ def params():
 
 
 def installed(name) -> bool:
-    return importlib.util.find_spec(BACKENDS[name].requires) is not None
+    requires = BACKENDS[name].requires
+    return all(importlib.util.find_spec(m) is not None for m in ([requires] if isinstance(requires, str) else requires))

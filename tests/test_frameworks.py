@@ -22,7 +22,7 @@ ALL = sorted(nw.KERNELS)
 def be(request):
     name = request.param
     if not installed(name):
-        pytest.skip(f"{ADAPTERS[name].requires} is not installed")
+        pytest.skip(f"{ADAPTERS[name].requires} not installed")
     return ADAPTERS[name]()
 
 
@@ -400,3 +400,109 @@ def test_tensorflow_bandwidth_may_be_a_keras_variable(be, data):
     step = 1e-6
     up, down = (tf.reduce_sum(be.fw.attention_pool(x, x, y, bandwidth=0.8 + s, exclude_self=True)) for s in (step, -step))
     np.testing.assert_allclose(grad.numpy(), (up - down).numpy() / (2 * step), rtol=1e-6)
+
+
+# --- jax only: the transforms, the 64-bit mode, memory ----------------------------------------------------
+
+
+@only("jax")
+@pytest.mark.parametrize("kernel", ["gaussian", "epanechnikov", "boxcar"])
+@pytest.mark.parametrize("chunk_size", [None, 16])
+def test_jax_attention_pool_under_jit_and_vmap_equals_numpy(be, kernel, chunk_size):
+    import jax
+
+    rng = np.random.default_rng(7)
+    q, x, v = rng.uniform(0, 5, (3, 40)), rng.uniform(0, 5, (3, 50)), rng.normal(size=(3, 50))
+
+    def pool(q_, x_, v_, h_):
+        return be.fw.attention_pool(q_, x_, v_, kernel=kernel, bandwidth=h_, chunk_size=chunk_size)
+
+    got = jax.jit(jax.vmap(pool, in_axes=(0, 0, 0, None)))(be.t(q), be.t(x), be.t(v), be.t(0.7))
+    ref = [nw.attention_pool(q[i], x[i], v[i], kernel=kernel, bandwidth=0.7, on_empty="ignore") for i in range(3)]
+    np.testing.assert_allclose(be.np(got), np.stack(ref), rtol=1e-12, atol=1e-14)
+    jitted = jax.jit(pool)(be.t(q[0]), be.t(x[0]), be.t(v[0]), be.t(0.7))
+    np.testing.assert_allclose(be.np(jitted), ref[0], rtol=1e-12, atol=1e-14)
+
+
+@only("jax")
+@pytest.mark.parametrize("kernel", ["gaussian", "laplace", "epanechnikov", "boxcar"])  # every kernel: un-jitted, above
+@pytest.mark.parametrize("h", [1e-6, 1e6])
+def test_jax_jitted_gradients_are_finite_at_extreme_bandwidths(be, data, kernel, h):
+    import jax
+
+    def loss(q, bw, x, y):
+        return be.nansum(be.fw.attention_pool(q, x, y, kernel=kernel, bandwidth=bw, chunk_size=16))
+
+    grads = jax.jit(jax.grad(loss, argnums=(0, 1, 2, 3)))(*map(be.t, (data.x_test, h, data.x_train, data.y_train)))
+    assert all(np.isfinite(be.np(g)).all() for g in grads)
+
+
+@only("jax")
+def test_jax_model_under_nnx_jit_keeps_its_weights(be, data):
+    from flax import nnx
+
+    net = be.model("NWKernelRegression", w_init=2.0)
+    x, y = be.t(data.x_train), be.t(data.y_train)
+    eager = net(x, x, y, exclude_self=True)
+    w_eager = be.weights(net)
+    net.weights_ = type(net.weights_)(None)
+    jitted = nnx.jit(lambda m, a, b: m(a, a, b, exclude_self=True))(net, x, y)
+    np.testing.assert_allclose(be.np(jitted), be.np(eager), rtol=1e-13)
+    np.testing.assert_allclose(be.weights(net), w_eager, rtol=1e-13)
+
+
+@only("jax")
+@pytest.mark.parametrize("n", [100_000, 400_000])
+def test_jax_large_input_path_keeps_memory_flat_with_autograd(be, n):
+    # the dense path would hold m * n scores for the backward pass; the chunked one a few blocks and O(m + n)
+    import jax
+
+    rng = np.random.default_rng(3)
+    m = 500
+    x = be.t(rng.uniform(0, 5, n))
+    y = be.t(2 * np.sin(be.np(x)) + rng.normal(0, 0.5, n))
+    q = x[:m]
+
+    def loss(w):
+        return be.fw.attention_pool(q * w, x * w, y).sum()
+
+    grad = jax.jit(jax.grad(loss))
+    temp = grad.lower(be.t(20.0)).compile().memory_analysis().temp_size_in_bytes
+    assert m * n > be.fw.DENSE_MAX_PAIRS and temp < 0.1 * m * n * 8
+    assert np.isfinite(be.np(grad(be.t(20.0))))
+    if n == 100_000:
+        net = be.model("NWKernelRegression", w_init=20.0)
+        out = net(q, x, y)
+        assert net.attention_weights is None
+        np.testing.assert_allclose(be.np(out), nw.attention_pool(be.np(q), be.np(x), be.np(y), bandwidth=1 / 20.0), rtol=1e-10)
+
+
+@only("jax")
+def test_jax_default_w_is_jax_random_uniform_like_the_chapter(be):
+    import jax
+    from flax import nnx
+
+    assert be.w(be.seeded(0))[0] == jax.random.uniform(jax.random.key(0), (1,))[0]
+    a, b = be.fw.NWKernelRegression(rngs=nnx.Rngs(params=5)), be.fw.NWKernelRegression(rngs=nnx.Rngs(params=5))
+    assert be.w(a)[0] == be.w(b)[0]
+
+
+@only("jax")
+def test_jax_float64_without_64_bit_mode_is_refused_and_the_demo_leaves_the_mode_off(be):
+    import jax
+
+    with be.defaults():
+        with pytest.raises(ValueError, match="dtype=float64 needs JAX's 64-bit mode"):
+            be.fw.NWKernelRegression(w_init=1.0, dtype="float64")
+        out, w = be.fw._chapter_backend().pool(np.arange(3.0), np.arange(4.0), np.arange(4.0), nw.KERNELS["gaussian"], 1.0)
+        assert out.dtype == np.float64 and w.shape == (3, 4)
+        assert not jax.config.jax_enable_x64
+
+
+def test_missing_jax_extra_is_named(monkeypatch):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "nadaraya.jax", raising=False)
+    monkeypatch.setitem(sys.modules, "optax", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'nadaraya\[jax\]'"):
+        import nadaraya.jax  # noqa: F401

@@ -143,6 +143,11 @@ class Ops:
     chunked = None
 
     @classmethod
+    def of(cls, namespace, names: str):
+        """A subclass whose methods ``names`` (space-separated) are ``namespace``'s functions of those names."""
+        return type("Ops", (cls,), {n: staticmethod(getattr(namespace, n)) for n in names.split()})
+
+    @classmethod
     def bandwidth(cls, h, like):
         """The bandwidth as a tensor of ``like``'s dtype, of shape () / (1,) or (d,)."""
         return cls.as_tensor(h, like)
@@ -204,9 +209,15 @@ def pool(ops, qs, ks, vs, form, kernel, exclude_self, *, force_dense=False, chun
     return pool_dense(ops, qs, ks, vs, form, kernel, exclude_self, max_bytes)
 
 
-def block_state(ops, qs, ks, vs, kernel, exclude_self, row0, col0):
-    """Online-softmax state of a block of queries over a block of keys: (max, denominator, weighted sum)."""
+def block_state(ops, qs, ks, vs, kernel, exclude_self, row0, col0, key_offset=None):
+    """Online-softmax state of a block of queries over a block of keys: (max, denominator, weighted sum).
+
+    ``key_offset`` (1, n), optional: 0 for keys that count, -inf for padding of fixed-size blocks
+    (added, not selected: nothing of shape (m, n) is kept for the backward pass).
+    """
     s = scores(ops, qs, ks, kernel, exclude_self, row0, col0)
+    if key_offset is not None:
+        s = s + key_offset
     mx = ops.stop_gradient(ops.max_last(s))  # (m, 1), a shift: the softmax does not depend on it
     e = ops.exp(s - ops.where(ops.isfinite(mx), mx, ops.full_like(mx, 0.0)))
     return mx, ops.sum_last(e), ops.matmul(e, vs)
@@ -283,10 +294,10 @@ TRAIN_DOC = """Train ``model`` as in the chapter: SGD, summed squared loss, leav
     """
 
 
-def train_loop(step: Callable[[], float], get_w: Callable[[], object], *, epochs, callback=None) -> list[float]:
+def train_loop(step: Callable[[], float], model, *, epochs, callback=None, w_of=lambda model: getattr(model, "w", None)):
     """The chapter's loop: ``epochs`` full-batch steps; ``step()`` returns the loss before its update.
 
-    ``callback(epoch, loss, w)`` runs after each epoch; each epoch is also logged.
+    ``callback(epoch, loss, model)`` runs after each epoch; each epoch is also logged with ``w_of(model)``.
     """
     epochs = check_positive_int(epochs, "epochs")
     losses = []
@@ -295,10 +306,9 @@ def train_loop(step: Callable[[], float], get_w: Callable[[], object], *, epochs
         if not np.isfinite(loss):
             raise ValueError(f"training diverged at epoch {epoch} (loss {loss}); use a smaller learning rate lr")
         losses.append(loss)
-        w = get_w()
-        log.info("epoch %d, loss %.6f, w %s", epoch, loss, w)
+        log.info("epoch %d, loss %.6f, w %s", epoch, loss, w_of(model))
         if callback is not None:
-            callback(epoch, loss, w)
+            callback(epoch, loss, model)
     return losses
 
 

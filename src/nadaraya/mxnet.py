@@ -50,10 +50,9 @@ def _as_tensor(x, like=None):
     return nd.array(a, dtype=a.dtype if a.dtype.kind == "f" else np.float64)
 
 
-class _Ops(fw.Ops):
+class _Ops(fw.Ops.of(nd, "sqrt log1p cos tan")):
     name = "mxnet"
     as_tensor = staticmethod(_as_tensor)
-    sqrt, log1p, cos, tan = (staticmethod(f) for f in (nd.sqrt, nd.log1p, nd.cos, nd.tan))
     max_last = staticmethod(lambda s: nd.max(s, axis=-1, keepdims=True))
     softmax = staticmethod(lambda s: nd.softmax(s, axis=-1))
     expand_dims = staticmethod(lambda x, axis: nd.expand_dims(x, axis))
@@ -238,9 +237,8 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
         trainer.step(1)  # batch size 1: the update is lr times the gradient of the summed loss
         return loss.asscalar()
 
-    cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
-    w = getattr(model, "w", None)
-    return fw.train_loop(step, lambda: None if w is None else w.data().asnumpy(), epochs=epochs, callback=cb)
+    w_of = lambda net: None if getattr(net, "w", None) is None else net.w.data().asnumpy()  # noqa: E731
+    return fw.train_loop(step, model, epochs=epochs, callback=callback, w_of=w_of)
 
 
 train.__doc__ = fw.TRAIN_DOC.format(tensor="NDArray", step="one full-batch step of ``gluon.Trainer(..., 'sgd')``")

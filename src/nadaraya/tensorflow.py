@@ -50,13 +50,11 @@ def _as_tensor(x, like=None):
     return x if x.dtype.is_floating else tf.cast(x, tf.float64)
 
 
-class _Ops(fw.Ops):
+class _Ops(fw.Ops.of(tf, "where sqrt cos tan matmul expand_dims stop_gradient")):
     name = "tensorflow"
     as_tensor = staticmethod(_as_tensor)
-    where, sqrt, cos, tan, matmul = (staticmethod(f) for f in (tf.where, tf.sqrt, tf.cos, tf.tan, tf.matmul))
     log1p, softmax = staticmethod(tf.math.log1p), staticmethod(tf.nn.softmax)
     max_last = staticmethod(lambda s: tf.reduce_max(s, axis=-1, keepdims=True))
-    expand_dims, stop_gradient = staticmethod(tf.expand_dims), staticmethod(tf.stop_gradient)
     itemsize = staticmethod(lambda t: t.dtype.size)
     float64 = staticmethod(lambda a: tf.constant(a, dtype=tf.float64))
     to_numpy = staticmethod(lambda t: t.numpy())
@@ -222,8 +220,7 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
             var.assign_sub(lr * grad)
         return float(loss)
 
-    cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
-    return fw.train_loop(step, lambda: getattr(model, "w", None), epochs=epochs, callback=cb)
+    return fw.train_loop(step, model, epochs=epochs, callback=callback)
 
 
 train.__doc__ = fw.TRAIN_DOC.format(tensor="Tensor", step="one full-batch step ``w <- w - lr * dL/dw`` (``tf.GradientTape``)")

@@ -65,13 +65,10 @@ def _as_tensor(x, like=None):
     return torch.as_tensor(x, dtype=dtype, device=device)
 
 
-class _Ops(fw.Ops):
+class _Ops(fw.Ops.of(torch, "where sqrt log1p cos tan exp maximum isfinite matmul full_like")):
     name = "torch"
     chunked = staticmethod(_pool_chunked)
     as_tensor = staticmethod(_as_tensor)
-    where, sqrt, log1p, cos, tan = (staticmethod(f) for f in (torch.where, torch.sqrt, torch.log1p, torch.cos, torch.tan))
-    exp, maximum, isfinite, matmul = (staticmethod(f) for f in (torch.exp, torch.maximum, torch.isfinite, torch.matmul))
-    full_like = staticmethod(torch.full_like)
     max_last = staticmethod(lambda s: s.amax(-1, keepdim=True))
     sum_last = staticmethod(lambda s: s.sum(-1, keepdim=True))
     softmax = staticmethod(lambda s: torch.softmax(s, dim=-1))
@@ -221,8 +218,7 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
         optimizer.step()
         return loss.item()
 
-    cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
-    return fw.train_loop(step, lambda: getattr(model, "w", None), epochs=epochs, callback=cb)
+    return fw.train_loop(step, model, epochs=epochs, callback=callback)
 
 
 train.__doc__ = fw.TRAIN_DOC.format(tensor="Tensor", step="one full-batch step of ``torch.optim.SGD``")
