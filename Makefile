@@ -8,7 +8,7 @@ MXVENV := .venv-mxnet
 MXPY   := $(MXVENV)/bin/python
 ARGS   ?=
 
-.PHONY: demo test test-main test-mxnet bench venv clean
+.PHONY: demo test test-main test-mxnet bench venv clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,12 @@ demo: $(VENV)/.core
 
 test: test-main test-mxnet
 
-test-main: $(VENV)/.test
+# The browser tests of `nadaraya explore` drive Debian's chromium through its chromedriver (Selenium).
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
+
+test-main: $(VENV)/.test chromium
 	$(PY) -m pytest --nbmake
 
 test-mxnet: $(MXVENV)/.test

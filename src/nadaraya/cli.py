@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from . import __version__
+from .explore.command import add_parser as _add_explore
 from .kernels import KERNELS
 
 
@@ -322,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_fit(sub)
     _add_predict(sub)
+    _add_explore(sub)
     return parser
 
 

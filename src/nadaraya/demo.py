@@ -149,6 +149,11 @@ def get_backend(name: str):
     return importlib.import_module(BACKENDS[name])._chapter_backend()
 
 
+def initial_w(seed) -> float:
+    """The chapter's initial ``w`` for ``seed``: uniform on [0, 1), from a child of ``SeedSequence(seed)``."""
+    return float(np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).uniform(0.0, 1.0))
+
+
 def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", bandwidth=1.0, backend="numpy", echo=None):
     """Compute the chapter: data, average pooling, nonparametric and parametric attention pooling.
 
@@ -198,8 +203,7 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
     average = average_pool(data.y_train, m)
     nonparametric, nonparametric_weights = engine.pool(data.x_test, data.x_train, data.y_train, kern, bandwidth)
 
-    w_seed = np.random.SeedSequence(seed).spawn(1)[0]
-    w_init = float(np.random.default_rng(w_seed).uniform(0.0, 1.0))
+    w_init = initial_w(seed)
     echo(
         f"training w by SGD ({engine.name}): w0 {w_init:.6f}, lr {lr:g}, {epochs} epochs, "
         f"leave-one-out keys, kernel {kern.name}"
