@@ -18,10 +18,11 @@ Shapes (m queries, n keys, d dimensions, k outputs): shared keys — queries
 call where every query has its own keys — queries (m,) or (m, d), keys (m, n)
 or (m, n, d), values (m, n) or (m, n, k).
 
-Pooling here is dense: it holds the (m, n) scores, as the chapter does (the
-PyTorch module has the memory-flat path for large inputs). Kernel formulas,
-shape rules, the training loop and the demo adapter are shared with the other
-framework modules (:mod:`nadaraya._framework`, :mod:`nadaraya.kernels`).
+Pooling here is dense: it holds the (m, n) scores, as the chapter does (after
+checking their size against ``max_bytes``; the PyTorch and JAX modules have a
+memory-flat path for large inputs). Scores, softmax, pooling, shape rules, the
+training loop and the demo adapter are the shared core's
+(:mod:`nadaraya._framework`, over this module's ``_Ops``; :mod:`nadaraya.kernels`).
 """
 
 from __future__ import annotations
