@@ -54,8 +54,8 @@ def _pool_chunked(ops, qs, ks, vs, kernel, exclude_self, chunk):
     def block(qc, kc, vc, ok, r0, c0):
         return fw.block_state(ops, qc, kc, vc, kernel, exclude_self, r0, c0, key_offset=ok)
 
-    def rows(args):
-        r0, qc = args
+    def rows(r0_qc):
+        r0, qc = r0_qc
         init = (jnp.full((cq, 1), -jnp.inf, qs.dtype), jnp.zeros((cq, 1), qs.dtype), jnp.zeros((cq, vs.shape[1]), vs.dtype))
         step = lambda state, xs: (fw.merge_states(ops, state, block(qc, *xs[:3], r0, xs[3])), None)  # noqa: E731
         state, _ = lax.scan(step, init, (kb, vb, offset, starts))
@@ -98,11 +98,8 @@ def attention_pool(
 ):
     """Nadaraya–Watson attention pooling, a pure JAX function (jit, grad and vmap compatible).
 
-    Same semantics and kernels as :func:`nadaraya.attention_pool`; see the
-    module docstring for the shapes. ``bandwidth`` is a positive number or an
-    array of shape () or (d,) (it may be traced; traced values are not checked).
-    ``kernel``, ``exclude_self``, ``return_weights``, ``chunk_size`` and
-    ``max_bytes`` are static under ``jax.jit``.
+    :func:`nadaraya.attention_pool`'s semantics and kernels. ``bandwidth``: a positive number or an
+    array of shape () or (d,) (traced values are not checked); the other keywords are static under jit.
 
     Returns
     -------
@@ -155,10 +152,8 @@ def _param(value, shape, dtype, seed, rngs):
     """A parameter: ``value`` broadcast to ``shape``, or the chapter's U[0, 1) draw (``jax.random.uniform``)."""
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     if dtype != jax.dtypes.canonicalize_dtype(dtype):
-        raise ValueError(
-            f"dtype={dtype.name} needs JAX's 64-bit mode: run jax.config.update('jax_enable_x64', True) "
-            "first or build the model inside `with jax.enable_x64(True):`"
-        )
+        x64 = "jax.config.update('jax_enable_x64', True) first, or build the model inside `with jax.enable_x64(True):`"
+        raise ValueError(f"dtype={dtype.name} needs JAX's 64-bit mode: run {x64}")
     if value is None:
         key = rngs.params() if rngs is not None else jax.random.key(0 if seed is None else seed)
         return nnx.Param(jax.random.uniform(key, shape, dtype))
