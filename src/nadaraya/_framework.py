@@ -11,6 +11,7 @@ backward pass); the kernel formulas live in :mod:`nadaraya.kernels`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass
@@ -146,6 +147,11 @@ class Ops:
     def of(cls, namespace, names: str):
         """A subclass whose methods ``names`` (space-separated) are ``namespace``'s functions of those names."""
         return type("Ops", (cls,), {n: staticmethod(getattr(namespace, n)) for n in names.split()})
+
+    @staticmethod
+    def float64_mode():
+        """A context in which the framework computes in float64 (JAX's 64-bit mode); restored after."""
+        return contextlib.nullcontext()
 
     @classmethod
     def bandwidth(cls, h, like):
@@ -316,7 +322,8 @@ def chapter_backend(ops, *, attention_pool, train, make_model) -> ChapterBackend
     """Build a framework's demo adapter from its own pieces (the same recipe for every framework).
 
     ``make_model(kernel, w_init)`` builds the chapter's one-``w`` model in
-    float64; ``ops.float64`` / ``ops.to_numpy`` convert arrays (and parameters).
+    float64; ``ops.float64`` / ``ops.to_numpy`` convert arrays (and parameters);
+    both run inside ``ops.float64_mode()``.
     """
     to_tensor = ops.float64
 
@@ -328,15 +335,16 @@ def chapter_backend(ops, *, attention_pool, train, make_model) -> ChapterBackend
 
     def pool(queries, keys, values, kernel, bandwidth):
         t = to_tensor
-        out, w = attention_pool(t(queries), t(keys), t(values), kernel=kernel, bandwidth=bandwidth, return_weights=True)
-        return to_numpy(out), to_numpy(w)
+        with ops.float64_mode():
+            out, w = attention_pool(t(queries), t(keys), t(values), kernel=kernel, bandwidth=bandwidth, return_weights=True)
+            return to_numpy(out), to_numpy(w)
 
     def fit(x, y, kernel, epochs, lr, w_init, callback):
-        net = make_model(kernel, w_init)
-        losses = train(
-            net, to_tensor(x), to_tensor(y), epochs=epochs, lr=lr, callback=lambda e, loss, m: callback(e, loss, w_of(m))
-        )
-        return w_of(net), losses
+        with ops.float64_mode():
+            net = make_model(kernel, w_init)
+            cb = lambda e, loss, m: callback(e, loss, w_of(m))  # noqa: E731
+            losses = train(net, to_tensor(x), to_tensor(y), epochs=epochs, lr=lr, callback=cb)
+            return w_of(net), losses
 
     return ChapterBackend(ops.name, pool, fit)
 

@@ -19,9 +19,6 @@ Large inputs (shared keys, ``m * n`` above :data:`DENSE_MAX_PAIRS`, or a
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-
 import numpy as np
 
 from . import _framework as fw
@@ -30,11 +27,11 @@ jax = fw.require("jax", "jax")
 jnp = fw.require("jax.numpy", "jax")
 nnx = fw.require("flax.nnx", "jax")
 optax = fw.require("optax", "jax")
-lax = jax.lax
 
 __all__ = ["attention_pool", "NWKernelRegression", "NWPerDimRegression", "NWLinearMapRegression", "train", "DENSE_MAX_PAIRS"]
 
 DENSE_MAX_PAIRS = fw.DENSE_MAX_PAIRS  # above this many query-key pairs (shared keys) pooling runs chunked
+_X64 = "run jax.config.update('jax_enable_x64', True) first, or build the model inside `with jax.enable_x64(True):`"
 
 
 def _blocks(x, size):
@@ -58,11 +55,11 @@ def _pool_chunked(ops, qs, ks, vs, kernel, exclude_self, chunk):
         r0, qc = r0_qc
         init = (jnp.full((cq, 1), -jnp.inf, qs.dtype), jnp.zeros((cq, 1), qs.dtype), jnp.zeros((cq, vs.shape[1]), vs.dtype))
         step = lambda state, xs: (fw.merge_states(ops, state, block(qc, *xs[:3], r0, xs[3])), None)  # noqa: E731
-        state, _ = lax.scan(step, init, (kb, vb, offset, starts))
+        state, _ = jax.lax.scan(step, init, (kb, vb, offset, starts))
         return fw.state_output(ops, state)
 
     qb = _blocks(qs, cq)
-    return lax.map(rows, (jnp.arange(qb.shape[0]) * cq, qb)).reshape((-1, vs.shape[1]))[:m]
+    return jax.lax.map(rows, (jnp.arange(qb.shape[0]) * cq, qb)).reshape((-1, vs.shape[1]))[:m]
 
 
 def _as_tensor(x, like=None):
@@ -79,12 +76,13 @@ class _Ops(fw.Ops.of(jnp, "where sqrt log1p cos tan exp maximum isfinite matmul 
     name = "jax"
     chunked = staticmethod(_pool_chunked)
     as_tensor = staticmethod(_as_tensor)
-    stop_gradient = staticmethod(lax.stop_gradient)
+    stop_gradient = staticmethod(jax.lax.stop_gradient)
     max_last = staticmethod(lambda s: jnp.max(s, axis=-1, keepdims=True))
     sum_last = staticmethod(lambda s: jnp.sum(s, axis=-1, keepdims=True))
     softmax = staticmethod(lambda s: jax.nn.softmax(s, axis=-1))
     itemsize = staticmethod(lambda t: t.dtype.itemsize)
     float64 = staticmethod(lambda a: jnp.asarray(a, dtype=jnp.float64))
+    float64_mode = staticmethod(lambda: jax.enable_x64(True))
     to_numpy = staticmethod(lambda t: np.asarray(t[...] if isinstance(t, nnx.Variable) else t))
 
     @staticmethod
@@ -121,8 +119,8 @@ def attention_pool(
     )
 
 
-class AttentionWeights(nnx.Variable):
-    """The attention weights of a model's last call (not a parameter: no gradient, not trained)."""
+class AttentionWeights(nnx.Variable):  # not a parameter: no gradient, not trained
+    """The attention weights of a model's last call."""
 
 
 class _NWBase(nnx.Module):
@@ -138,8 +136,7 @@ class _NWBase(nnx.Module):
         """The (m, n) attention weights of the last call, or None (before a call, or where the chunked path ran)."""
         return self.weights_.get_value()
 
-    def __call__(self, queries, keys, values, exclude_self=False):
-        # queries (m[, d]); keys (n[, d]) shared or (m, n[, d]) per query; values likewise
+    def __call__(self, queries, keys, values, exclude_self=False):  # shapes: see the module docstring
         out, w = fw.forward(_Ops, self, queries, keys, values, exclude_self, chunk_size=self.chunk_size)
         self.weights_ = AttentionWeights(w)
         return out
@@ -152,8 +149,7 @@ def _param(value, shape, dtype, seed, rngs):
     """A parameter: ``value`` broadcast to ``shape``, or the chapter's U[0, 1) draw (``jax.random.uniform``)."""
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     if dtype != jax.dtypes.canonicalize_dtype(dtype):
-        x64 = "jax.config.update('jax_enable_x64', True) first, or build the model inside `with jax.enable_x64(True):`"
-        raise ValueError(f"dtype={dtype.name} needs JAX's 64-bit mode: run {x64}")
+        raise ValueError(f"dtype={dtype.name} needs JAX's 64-bit mode: {_X64}")
     if value is None:
         key = rngs.params() if rngs is not None else jax.random.key(0 if seed is None else seed)
         return nnx.Param(jax.random.uniform(key, shape, dtype))
@@ -248,18 +244,7 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
 train.__doc__ = fw.TRAIN_DOC.format(tensor="Array", step="one full-batch step of ``optax.sgd`` (jitted)")
 
 
-def _x64(fn):
-    """``fn`` run in JAX's 64-bit mode, restored after (the demo computes in float64)."""
-    return functools.wraps(fn)(lambda *args, **kwargs: _call_x64(fn, args, kwargs))
-
-
-def _call_x64(fn, args, kwargs):
-    with jax.enable_x64(True):
-        return fn(*args, **kwargs)
-
-
 def _chapter_backend():
     """The demo's adapter: NumPy in, NumPy out, computed by this module in float64."""
-    model = _x64(lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype="float64"))
-    backend = fw.chapter_backend(_Ops, attention_pool=attention_pool, train=train, make_model=model)
-    return dataclasses.replace(backend, pool=_x64(backend.pool), fit=_x64(backend.fit))
+    model = lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype="float64")  # noqa: E731
+    return fw.chapter_backend(_Ops, attention_pool=attention_pool, train=train, make_model=model)

@@ -18,11 +18,9 @@ Shapes (m queries, n keys, d dimensions, k outputs): shared keys — queries
 call where every query has its own keys — queries (m,) or (m, d), keys (m, n)
 or (m, n, d), values (m, n) or (m, n, k).
 
-Pooling here is dense: it holds the (m, n) scores, as the chapter does (after
-checking their size against ``max_bytes``; the PyTorch and JAX modules have a
-memory-flat path for large inputs). Scores, softmax, pooling, shape rules, the
-training loop and the demo adapter are the shared core's
-(:mod:`nadaraya._framework`, over this module's ``_Ops``; :mod:`nadaraya.kernels`).
+Pooling here is dense, holding the (m, n) scores as the chapter does, after checking
+their size against ``max_bytes`` (PyTorch and JAX have a memory-flat path). Scores,
+softmax, pooling, shapes, training loop and demo adapter: :mod:`nadaraya._framework`.
 """
 
 from __future__ import annotations
