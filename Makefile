@@ -55,7 +55,7 @@ test-main: $(VENV)/.test chromium
 	$(PY) -m pytest --nbmake
 
 test-mxnet: $(MXVENV)/.test
-	$(MXPY) -m pytest tests/test_mxnet.py -o addopts="-ra --strict-markers" -p no:cacheprovider
+	$(MXPY) -m pytest tests/test_frameworks.py -m mxnet -o addopts="-ra --strict-markers" -p no:cacheprovider
 
 # The documentation site, offline HTML in docs/_build/html/: every notebook, page and gallery
 # example is executed (one that raises fails the build) and every warning is an error.

@@ -38,7 +38,7 @@ def _add_demo(sub) -> None:
     p.add_argument(
         "--backend",
         default="numpy",
-        choices=["numpy", "torch", "tensorflow", "mxnet"],
+        choices=["numpy", "torch", "tensorflow", "mxnet", "jax"],
         help="framework that computes the run (default: numpy); others need their extra installed",
     )
     p.add_argument(

@@ -141,7 +141,7 @@ def _echo_default(line: str) -> None:
 
 
 #: Back-ends of the demo and the module that provides each.
-BACKENDS = {"numpy": None, "torch": "nadaraya.torch", "tensorflow": "nadaraya.tensorflow", "mxnet": "nadaraya.mxnet"}
+BACKENDS = {"numpy": None, "torch": "nadaraya.torch", "tensorflow": "nadaraya.tensorflow", "mxnet": "nadaraya.mxnet", "jax": "nadaraya.jax"}
 
 
 def _numpy_backend():
