@@ -112,6 +112,18 @@ import numpy as np
 from ..kernels import KERNELS as _REGISTRY
 from ..kernels import Kernel
 
+#: Registry name (``method="sorted"``).
+NAME = "sorted"
+
+#: Options :func:`pool` takes (validated by :mod:`nadaraya.pooling`).
+OPTIONS = ("num_threads", "tol")
+
+#: Exact to rounding except the Gaussian path, which is within ``tol``.
+EXACT = False
+
+#: From this many query-key pairs (m * n) "auto" takes this engine for 1-D keys.
+SORTED_MIN_PAIRS = 1 << 23
+
 __all__ = ["supports", "pool", "KERNELS"]
 
 #: Sorted keys per leaf of the compact kernels' moment tree.
@@ -160,13 +172,26 @@ def _path(kernel: Kernel) -> str | None:
     return None
 
 
-def supports(kernel: Kernel, d: int) -> bool:
+def supports(kernel: Kernel, d: int, options=None) -> bool:
     """Whether this engine handles ``kernel`` for ``d``-dimensional keys (only d = 1)."""
     return d == 1 and _path(kernel) is not None
 
 
 #: Names of the registry's kernels this engine handles (for error messages).
 KERNELS = tuple(name for name, kern in _REGISTRY.items() if supports(kern, 1))
+
+#: What :func:`supports` needs, for the error when ``method="sorted"`` cannot run.
+REQUIRES = f"1-D keys (d=1) and one of the kernels {', '.join(KERNELS)}"
+
+
+def prefer(kernel: Kernel, shape) -> bool:
+    """The "auto" rule: from :data:`SORTED_MIN_PAIRS` pairs, and at any size for the exponential kernels.
+
+    The set-up (sorting, trees) pays off above ~10**7 pairs (measured
+    crossover on 2 cores); the exponential kernels' recursions are O(m + n).
+    """
+    _, m, n, _, _ = shape
+    return m * n >= SORTED_MIN_PAIRS or kernel.exp_abs is not None
 
 
 # --------------------------------------------------------------------------------------
