@@ -205,7 +205,7 @@ def test_gaussian_loose_tol_is_cheaper_and_within_it():
 @pytest.mark.parametrize("ratio", [0.0, np.inf])
 def test_certificate_fallback_path(monkeypatch, kernel, ratio):
     """Every query summed directly (ratio 0) or never (inf): the same numbers either way."""
-    monkeypatch.setattr(sorted1d, "CERTIFICATE_RATIO", ratio)
+    monkeypatch.setattr(sorted1d.compact, "CERTIFICATE_RATIO", ratio)
     rng = np.random.default_rng(8)
     q, keys, v = _problem(rng, 1, 300, 3000, 2, np.float64, spread=30.0)
     out, stats = sorted1d._pool_stats(q, keys, v, nw.KERNELS[kernel])
