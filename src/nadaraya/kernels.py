@@ -182,6 +182,11 @@ class Kernel:
         """True when K is zero beyond a finite radius."""
         return bool(np.isfinite(self.support))
 
+    @property
+    def closed_support(self) -> bool:
+        """True for a compact kernel that is non-zero at its support radius (boxcar): the edge is inside."""
+        return self.compact and bool(np.isfinite(self.score(np.array([float(self.support) ** 2]))[0]))
+
     def score(self, t: np.ndarray) -> np.ndarray:
         """``log K(sqrt(t))`` for squared scaled distances ``t >= 0``; ``-inf`` outside the support."""
         t = np.asarray(t)

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import engines
 from ._checks import Problem, as_float_array, check_on_empty, check_positive_float, check_positive_int, prepare
+from ._limits import check_weights_size
 from .kernels import get_kernel
 
 __all__ = ["attention_pool", "attention_weights", "average_pool", "log_kernel_sums", "EmptySupportWarning", "METHODS"]
@@ -113,8 +114,34 @@ def attention_pool(
     ndarray, shape (m,) or (m, k); batched (b, m) or (b, m, k)
         In the inputs' floating dtype (float32 stays float32).
 
+    Raises
+    ------
+    ValueError
+        For non-finite or empty inputs, mismatched shapes, a bandwidth that is
+        not positive and finite (``True`` included), or inputs outside the
+        accepted range below.
+    TypeError
+        For non-numeric input and numpy masked arrays (their mask would be
+        ignored: pass the unmasked entries or ``.filled(value)``).
+
     Notes
     -----
+    Accepted range: every coordinate, divided by its bandwidth, must satisfy
+    ``|x_j| / h_j <= sqrt(finfo.max / d) / 2`` (6.7e153 in float64 and 9.2e18
+    in float32 for d = 1), so that no squared scaled distance can overflow.
+    Within it every kernel returns finite numbers (far queries get their
+    nearest keys' values, not NaN); outside it the call is refused. Any
+    positive finite bandwidth is accepted subject to that.
+
+    Support edge: for boxcar, whose support includes its edge, a key with
+    ``|q - k| <= h`` in exact arithmetic (for the inputs as given) is always
+    counted, in every engine: the scaled arrays are divided by ``h (1 +
+    delta)``, ``delta = 4 eps (M + d + 1)`` (``M`` the largest scaled
+    coordinate norm; see :func:`nadaraya._checks.closed_support_widening`),
+    which covers the rounding of ``q / h - k / h``. Integer data with an
+    integer bandwidth are exact. The other compact kernels vanish at the edge,
+    so their edge keys weigh nothing either way.
+
     Reference implementation (for one batch element, the spec the engines are
     tested against)::
 
@@ -133,7 +160,9 @@ def attention_pool(
     """
     kern = get_kernel(kernel)
     on_empty = check_on_empty(on_empty)
-    problem = prepare(queries, keys, values, bandwidth, exclude_self=exclude_self, batched=batched)
+    problem = prepare(
+        queries, keys, values, bandwidth, exclude_self=exclude_self, batched=batched, closed_support=kern.closed_support
+    )
     name, options = _choose(method, problem, kern, {"num_threads": num_threads, "tol": tol})
     out = engines.get(name).pool(problem.queries, problem.keys, problem.values, kern, bool(exclude_self), **options)
     if kern.compact:
@@ -151,17 +180,30 @@ def log_kernel_sums(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_
     Used for effective numbers of neighbours, hat-matrix diagonals and standard errors.
     """
     kern = get_kernel(kernel)
-    problem = prepare(queries, keys, None, bandwidth, exclude_self=exclude_self, need_values=False)
+    problem = prepare(
+        queries, keys, None, bandwidth, exclude_self=exclude_self, need_values=False, closed_support=kern.closed_support
+    )
     name = engines.choose(method, kern, problem.shape, {})
     return engines.log_sums(name, problem.queries, problem.keys, kern, bool(exclude_self))[0]
 
 
-def attention_weights(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, batched=None, on_empty="warn"):
+def attention_weights(
+    queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, batched=None, on_empty="warn", max_bytes=None
+):
     """The attention-weight matrix: softmax over keys of the scores of each query.
 
     Builds the full (m, n) array, so use it for inspection and plots; use
     :func:`attention_pool` to pool values. Arguments are those of
-    :func:`attention_pool`.
+    :func:`attention_pool`, and:
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Largest matrix (all batch elements together, in bytes) this call may
+        build; default :data:`nadaraya._limits.MAX_WEIGHTS_BYTES` (256 MiB).
+        The size is checked before anything of that size is allocated; a
+        larger matrix raises a ``ValueError`` naming its size and the
+        alternatives.
 
     Returns
     -------
@@ -177,7 +219,18 @@ def attention_weights(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclud
     """
     kern = get_kernel(kernel)
     on_empty = check_on_empty(on_empty)
-    problem = prepare(queries, keys, None, bandwidth, exclude_self=exclude_self, batched=batched, need_values=False)
+    problem = prepare(
+        queries,
+        keys,
+        None,
+        bandwidth,
+        exclude_self=exclude_self,
+        batched=batched,
+        need_values=False,
+        closed_support=kern.closed_support,
+    )
+    b, m, n, _, _ = problem.shape
+    check_weights_size((b, m, n) if problem.batched else (m, n), problem.dtype.itemsize, max_bytes)
     w = engines.weights(problem.queries, problem.keys, kern, bool(exclude_self))
     if kern.compact:
         _report_empty(np.isnan(w[..., 0]), kern, on_empty)

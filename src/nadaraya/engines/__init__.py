@@ -25,7 +25,7 @@ module level:
 Optional:
 
 ``partials(queries, keys, values, kernel, exclude_self, **options) -> Partials``
-    The mergeable online-softmax state (:class:`nadaraya.engines.partials.Partials`:
+    The mergeable online-softmax state (:class:`nadaraya.engines.state.Partials`:
     max score (b, m), denominator (b, m), weighted sums (b, m, k)), for the
     same inputs as ``pool``. Engines without it get partials from
     :func:`partials` here, which falls back to the stream (or dense) engine.

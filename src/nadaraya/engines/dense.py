@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..kernels import KERNELS, Kernel
-from .partials import Partials
+from .state import Partials
 
 #: Registry name (``method="dense"``).
 NAME = "dense"
@@ -96,11 +96,15 @@ def pool(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, kernel: Kern
 
 def weights(queries: np.ndarray, keys: np.ndarray, kernel: Kernel, exclude_self: bool = False) -> np.ndarray:
     """The full (b, m, n) attention-weight array (rows with no key in the support are NaN)."""
-    return np.stack([softmax_rows(scores(queries[i], keys[i], kernel, exclude_self)) for i in range(queries.shape[0])])
+    b, m, _ = queries.shape
+    out = np.empty((b, m, keys.shape[1]), dtype=queries.dtype)
+    for i in range(b):
+        out[i] = softmax_rows(scores(queries[i], keys[i], kernel, exclude_self))
+    return out
 
 
 def partials(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, kernel: Kernel, exclude_self: bool = False):
-    """Mergeable online-softmax state (:class:`~nadaraya.engines.partials.Partials`) of every query, blockwise."""
+    """Mergeable online-softmax state (:class:`~nadaraya.engines.state.Partials`) of every query, blockwise."""
     b, m, _ = queries.shape
     top = np.empty((b, m), dtype=values.dtype)
     den = np.empty((b, m), dtype=values.dtype)

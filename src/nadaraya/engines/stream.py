@@ -52,7 +52,7 @@ from numba import njit, prange
 
 from ..kernels import KERNELS, Kernel, ScalarForm, like
 from ._jitmath import FM_EXP, bits_of, from_bits, min_bits, threads
-from .partials import Partials, finalize, merge
+from .state import Partials, finalize, merge
 
 __all__ = ["NAME", "OPTIONS", "Partials", "supports", "prefer", "pool", "partials", "merge", "finalize"]
 

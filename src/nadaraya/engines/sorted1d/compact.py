@@ -384,11 +384,6 @@ def _poly_tables(poly, support, nz=EXPANSION_POINTS):
     return tabs, wt, split
 
 
-def _closed_support(kernel: Kernel) -> bool:
-    """Whether keys at exactly the support radius count (boxcar)."""
-    return bool(np.isfinite(kernel.score(np.array([kernel.support**2]))[0]))
-
-
 def pool_compact(qs_in, ks_in, V, excl, kernel, path, threads):
     n = ks_in.shape[0]
     m = qs_in.shape[0]
@@ -397,7 +392,7 @@ def pool_compact(qs_in, ks_in, V, excl, kernel, path, threads):
     dt = ks_in.dtype.type
     wlo = np.empty(m, np.int64)
     whi = np.empty(m, np.int64)
-    parallel(_windows_chunk, m, threads, ks_in, qs_in, dt(support * support), _closed_support(kernel), wlo, whi)
+    parallel(_windows_chunk, m, threads, ks_in, qs_in, dt(support * support), kernel.closed_support, wlo, whi)
     ks = ks_in.astype(np.float64, copy=False)
     if path == "cosine":
         kt = KernelTables(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 1)), False, 1, support)
