@@ -39,7 +39,6 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from ...kernels import Kernel
 from ._common import cospi_half, parallel, search_right, sinpi_half, tree_ranges, tree_size
 
 #: Sorted keys per leaf of the compact kernels' moment tree.
