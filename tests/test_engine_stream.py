@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import nadaraya as nw
 from conftest import rtol_for
+from engine_contract import assert_agree as _assert_agree
 from nadaraya.engines import _jitmath, dense, stream
 from nadaraya.kernels import Kernel
 
@@ -37,14 +38,6 @@ def _problem(rng, b, m, n, d, k, dtype, spread=4.0, exclude_self=False):
     values = rng.normal(size=(b, n, k))
     return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (queries, keys, values))
 
-
-def _assert_agree(got, want, values, dtype, err_msg=""):
-    """Equal to the dtype's tolerance relative to max|values|, with NaN in the same places."""
-    assert got.dtype == np.dtype(dtype), err_msg
-    assert got.shape == want.shape, err_msg
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"NaN pattern differs {err_msg}")
-    scale = float(np.abs(values).max()) or 1.0
-    np.testing.assert_allclose(got, want, rtol=0, atol=rtol_for(dtype) * scale, equal_nan=True, err_msg=err_msg)
 
 
 def _dense(q, k, v, kernel, exclude_self=False):

@@ -112,6 +112,16 @@ def _gauss_moments_chunk(ks, V, lo, hi, cen, nodes, p, G, t0, t1):
 
 
 @numba.njit(cache=True)
+def _gap(kmin, kmax, left, right):
+    """Distance from the interval [left, right] to keys spanning [kmin, kmax] (0 where they overlap)."""
+    if kmin > right:
+        return kmin - right
+    if kmax < left:
+        return left - kmax
+    return 0.0
+
+
+@numba.njit(cache=True)
 def _gauss_direct(ks, V, q, delta, a, b, s, acc):
     kc = V.shape[1]
     for i in range(a, b):
@@ -143,14 +153,7 @@ def _gauss_one(ks, V, q, s, delta, tree, par, thresh, stack, acc):
         if a >= b:
             continue
         cnt = b - a
-        kmin = ks[a]
-        kmax = ks[b - 1]
-        if q < kmin:
-            dist = kmin - q
-        elif q > kmax:
-            dist = q - kmax
-        else:
-            dist = 0.0
+        dist = _gap(ks[a], ks[b - 1], q, q)
         if dist > delta:
             W = cnt * math.exp(-0.5 * (dist - delta) * (dist + delta))
             if W <= thresh * max(acc[k], 0.5):
@@ -235,14 +238,7 @@ def _gauss_box(ks, V, t, rT, dT, tree, par, thresh, stack, B, H, E):
         if a >= b:
             continue
         cnt = b - a
-        kmin = ks[a]
-        kmax = ks[b - 1]
-        if kmin > t + rT:
-            dist = kmin - (t + rT)
-        elif kmax < t - rT:
-            dist = (t - rT) - kmax
-        else:
-            dist = 0.0
+        dist = _gap(ks[a], ks[b - 1], t - rT, t + rT)
         if dist > dT:
             W = cnt * math.exp(-0.5 * (dist - dT) * (dist + dT))
             if W <= thresh:
