@@ -144,25 +144,29 @@ def check_inputs_are_not_modified(name, kernel, d):
     copies = [a.copy() for a in (q, keys, v)]
     pool(name, q, keys, v, kernel, True)
     if hasattr(engines.get(name), "partials"):
-        engines.get(name).partials(q, keys, v, nw.KERNELS[kernel], True)
+        engines.get(name).partials(q, keys, v, nw.KERNELS[kernel], True, **options(name))
     for a, c in zip((q, keys, v), copies):
         np.testing.assert_array_equal(a, c)
 
 
 def check_partials_finalize_to_pool(name, kernel, d, dtype, exclude_self):
-    """Partials over two key shards merge to the one-shot pooling (engines that have partials)."""
+    """Partials over two key shards merge to the one-shot pooling, and give the log-normaliser (engines with partials)."""
     from nadaraya.engines.state import finalize, merge
 
     engine = engines.get(name)
     q, keys, v = problem(f"partials {name} {kernel} {d}", 2, 23, 23, d, 2, dtype, exclude_self=exclude_self)
-    whole = engine.partials(q, keys, v, nw.KERNELS[kernel], exclude_self)
+    whole = engine.partials(q, keys, v, nw.KERNELS[kernel], exclude_self, **options(name))
     assert whole.max_score.shape == whole.denominator.shape == q.shape[:2]
     assert whole.weighted_sum.shape == q.shape[:2] + (v.shape[2],)
     assert_agree(finalize(whole), reference(q, keys, v, kernel, exclude_self), v, dtype, f"{name} {kernel}")
+    want = engines.log_sums("dense", q, keys, nw.KERNELS[kernel], exclude_self)
+    with np.errstate(divide="ignore"):
+        got = whole.max_score + np.log(whole.denominator)
+    np.testing.assert_allclose(got, want, rtol=rtol_for(dtype), atol=rtol_for(dtype), err_msg=f"{name} {kernel}")
     if exclude_self:
         return  # shards of keys with exclude_self need key offsets (stream's own tests)
-    a = engine.partials(q, keys[:, :9], v[:, :9], nw.KERNELS[kernel])
-    b = engine.partials(q, keys[:, 9:], v[:, 9:], nw.KERNELS[kernel])
+    a = engine.partials(q, keys[:, :9], v[:, :9], nw.KERNELS[kernel], **options(name))
+    b = engine.partials(q, keys[:, 9:], v[:, 9:], nw.KERNELS[kernel], **options(name))
     assert_agree(finalize(merge(a, b)), reference(q, keys, v, kernel), v, dtype, f"{name} {kernel} sharded")
 
 

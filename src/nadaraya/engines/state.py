@@ -21,8 +21,11 @@ class Partials(NamedTuple):
     Attributes
     ----------
     max_score : ndarray, shape (b, m)
-        Largest score ``log K`` over the keys (``-inf`` when no key is in the
-        support, or the key set is empty).
+        The reference score ``M`` the sums are relative to: the largest score
+        ``log K`` over the keys for the stream and dense engines, the
+        log-normaliser ``log sum_j exp(score_j)`` (with ``denominator = 1``)
+        for the sorted engine; any ``M >= max score`` merges exactly.
+        ``-inf`` when no key is in the support, or the key set is empty.
     denominator : ndarray, shape (b, m)
         ``sum_j exp(score_j - max_score)`` (0 when ``max_score`` is ``-inf``).
     weighted_sum : ndarray, shape (b, m, k)

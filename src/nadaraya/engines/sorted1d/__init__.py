@@ -30,12 +30,13 @@ import numpy as np
 
 from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
+from ..state import Partials
 from ._common import thread_count
 from .compact import pool_compact
 from .exponential import pool_exp
 from .gaussian import pool_gauss
 
-__all__ = ["NAME", "OPTIONS", "supports", "prefer", "pool", "KERNELS"]
+__all__ = ["NAME", "OPTIONS", "supports", "prefer", "pool", "partials", "KERNELS"]
 
 #: Registry name (``method="sorted"``).
 NAME = "sorted"
@@ -87,15 +88,24 @@ def prefer(kernel: Kernel, shape) -> bool:
 
 
 def _pool_one(queries, keys, values, kernel, exclude_self, tol, threads=1):
-    """One batch element: (m,) queries, (n,) keys, (n, k) values → ((m, k) float64, stats)."""
+    """One batch element: (m,) queries, (n,) keys, (n, k) values → ((m, k + 1) float64, stats).
+
+    Columns ``:k`` hold the pooled values (NaN where no key is in the
+    support), column ``k`` the log-normaliser ``log sum_j exp(score_j)``
+    (-inf there).
+    """
     n, k = values.shape
     m = queries.shape[0]
     path = _path(kernel)
     if path == "constant":
         total = values.sum(axis=0, dtype=np.float64)
+        out = np.empty((m, k + 1))
         if exclude_self:
-            return (total[None, :] - values.astype(np.float64)) / (n - 1), {}
-        return np.broadcast_to(total / n, (m, k)), {}
+            out[:, :k] = (total[None, :] - values.astype(np.float64)) / (n - 1)
+        else:
+            out[:, :k] = total / n
+        out[:, k] = np.log(n - 1 if exclude_self else n)
+        return out, {}
     order = np.argsort(keys, kind="stable")
     ks_in = keys[order]
     V = np.empty((n, k + 1))
@@ -124,22 +134,25 @@ def _pool_one(queries, keys, values, kernel, exclude_self, tol, threads=1):
     return out, stats
 
 
-def _pool_stats(queries, keys, values, kernel, exclude_self=False, *, num_threads=None, tol=1e-10):
-    """:func:`pool`, also returning per-batch-element diagnostics (fallback counts, series order)."""
+def _run(queries, keys, values, kernel, exclude_self=False, *, num_threads=None, tol=1e-10):
+    """(b, m, k + 1) float64 results of :func:`_pool_one`, and per batch element diagnostics."""
     if not supports(kernel, queries.shape[2]):
         raise ValueError(
             f"the sorted engine needs d=1 and one of the kernels {', '.join(KERNELS)}; "
             f"got d={queries.shape[2]} and kernel {kernel.name!r}"
         )
-    b, m, _ = queries.shape
-    out = np.empty((b, m, values.shape[2]), dtype=values.dtype)
-    stats = []
     threads = thread_count(num_threads)
-    for i in range(b):
-        res, st = _pool_one(queries[i, :, 0], keys[i, :, 0], values[i], kernel, bool(exclude_self), float(tol), threads)
-        out[i] = res
-        stats.append(st)
-    return out, stats
+    runs = [
+        _pool_one(queries[i, :, 0], keys[i, :, 0], values[i], kernel, bool(exclude_self), float(tol), threads)
+        for i in range(queries.shape[0])
+    ]
+    return np.stack([r[0] for r in runs]), [r[1] for r in runs]
+
+
+def _pool_stats(queries, keys, values, kernel, exclude_self=False, *, num_threads=None, tol=1e-10):
+    """:func:`pool`, also returning per-batch-element diagnostics (fallback counts, series order)."""
+    res, stats = _run(queries, keys, values, kernel, exclude_self, num_threads=num_threads, tol=tol)
+    return res[..., :-1].astype(values.dtype), stats
 
 
 def pool(queries, keys, values, kernel, exclude_self=False, *, num_threads=None, tol=1e-10):
@@ -171,3 +184,21 @@ def pool(queries, keys, values, kernel, exclude_self=False, *, num_threads=None,
     ndarray, shape (b, m, k)
     """
     return _pool_stats(queries, keys, values, kernel, exclude_self, num_threads=num_threads, tol=tol)[0]
+
+
+def partials(queries, keys, values, kernel, exclude_self=False, *, num_threads=None, tol=1e-10) -> Partials:
+    """Mergeable online-softmax state (:class:`~nadaraya.engines.state.Partials`), for the inputs of :func:`pool`.
+
+    Relative to the log-normaliser: ``max_score = log sum_j exp(score_j)``
+    (at least the largest score), ``denominator = 1`` and ``weighted_sum`` =
+    the pooled values; ``-inf``, 0 and 0 where no key is in the support.
+    Merging with :func:`~nadaraya.engines.state.merge` is exact up to
+    rounding (the Gaussian within ``tol``), whatever engine gave the other
+    part. In the inputs' dtype.
+    """
+    res = _run(queries, keys, values, kernel, exclude_self, num_threads=num_threads, tol=tol)[0]
+    lse = res[..., -1]
+    some = np.isfinite(lse)
+    sums = np.where(some[..., None], res[..., :-1], 0.0)
+    dtype = values.dtype
+    return Partials(lse.astype(dtype), some.astype(dtype), sums.astype(dtype))

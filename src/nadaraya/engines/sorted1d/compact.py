@@ -309,7 +309,10 @@ def _compact_tree(ks, V, leaf, size, L, basis, span_cap):
 
 @numba.njit(cache=True, nogil=True)
 def _compact_chunk(ks, V, qs, wlo, whi, excl, kt, tree, ratio, out, i0, i1):
-    """Pool queries i0..i1-1 over their windows; returns how many needed the direct fallback."""
+    """Pool queries i0..i1-1 over their windows; returns how many needed the direct fallback.
+
+    ``out[i, :k]`` gets the pooled values, ``out[i, k]`` the log-normaliser ``log sum_j K_j``.
+    """
     split, mom = kt.split, tree.mom
     kc = V.shape[1]
     k = kc - 1
@@ -327,6 +330,7 @@ def _compact_chunk(ks, V, qs, wlo, whi, excl, kt, tree, ratio, out, i0, i1):
         if count <= 0:
             for c in range(k):
                 out[i, c] = np.nan
+            out[i, k] = -np.inf
             continue
         acc[:] = 0.0
         if split:
@@ -353,6 +357,7 @@ def _compact_chunk(ks, V, qs, wlo, whi, excl, kt, tree, ratio, out, i0, i1):
             den = acc[k]
         for c in range(k):
             out[i, c] = acc[c] / den
+        out[i, k] = math.log(den)  # the weights are K itself: scores log K, no shift
     return fallbacks
 
 
@@ -403,7 +408,7 @@ def pool_compact(qs_in, ks_in, V, excl, kernel, path, threads):
     size = tree_size(n, COMPACT_LEAF)
     _, _, cen, _, mom, amom = _compact_tree(ks, V, COMPACT_LEAF, size, L, kt.basis, 4.0 * support)
     tree = MomentTree(COMPACT_LEAF, size, cen, mom, amom)
-    out = np.empty((m, kc - 1))
+    out = np.empty((m, kc))
     qs = qs_in.astype(np.float64, copy=False)
     fallbacks = parallel(_compact_chunk, m, threads, ks, V, qs, wlo, whi, excl, kt, tree, CERTIFICATE_RATIO, out)
     return out, {"fallbacks": int(sum(fallbacks))}

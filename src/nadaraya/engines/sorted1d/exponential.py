@@ -166,11 +166,12 @@ def _exp_chunk(ks, V, qs, excl, SL, SR, cf, out, i0, i1):
                 acc[c] -= w * V[s, c]
         for c in range(k):
             out[i, c] = acc[c] / acc[k]
+        out[i, k] = math.log(acc[k]) - dmin  # the sums are scaled by exp(+dmin)
 
 
 def pool_exp(qs, ks, V, excl, kernel, threads):
     cf = np.array([c * math.factorial(j) for j, c in enumerate(kernel.exp_abs)], dtype=np.float64)
     SL, SR = _exp_sums(ks, V, cf.shape[0], LAPLACE_BLOCK)
-    out = np.empty((qs.shape[0], V.shape[1] - 1))
+    out = np.empty((qs.shape[0], V.shape[1]))
     parallel(_exp_chunk, qs.shape[0], threads, ks, V, qs, excl, SL, SR, cf, out)
     return out, {}

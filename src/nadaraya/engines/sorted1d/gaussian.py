@@ -338,6 +338,7 @@ def _gauss_chunk(ks, V, qs, excl, starts, tree, par, out, b0, b1):
                     boxed += 1
                     for c in range(k):
                         out[i, c] = acc[c] / acc[k]
+                    out[i, k] = math.log(acc[k]) - 0.5 * (eta * eta + dT * dT)  # acc is scaled by that
                     continue
             # tree code for this query, relative to its nearest (non-excluded) key
             r0 = search_left(ks, q)
@@ -355,6 +356,7 @@ def _gauss_chunk(ks, V, qs, excl, starts, tree, par, out, b0, b1):
             redone += _gauss_query(ks, V, q, s, delta, tree, par, stack, acc)
             for c in range(k):
                 out[i, c] = acc[c] / acc[k]
+            out[i, k] = math.log(acc[k]) - 0.5 * delta * delta  # relative to the nearest key
     return boxed, redone
 
 
@@ -408,7 +410,7 @@ def pool_gauss(qs, ks, V, excl, tol, threads):
     width = 2.0 * GAUSS_BOX_RHO / reach
     max_count = max(GAUSS_BOX_MIN, min(4096, -(-m // (8 * threads))))
     starts = _boxes(qs, width, max_count)
-    out = np.empty((m, V.shape[1] - 1))
+    out = np.empty((m, V.shape[1]))
     tree = GaussTree(lo, hi, cen, rad, usable, G, size)
     par = GaussParams(rho, GAUSS_BOX_RHO, p2, pmin, GAUSS_BOX_MIN, GAUSS_DROP, tol)
     counts = parallel(_gauss_chunk, starts.shape[0] - 1, threads, ks, V, qs, excl, starts, tree, par, out, work=m)
