@@ -335,3 +335,20 @@ def test_attention_pool_stream_warns_on_empty_support():
     with pytest.warns(nw.EmptySupportWarning, match="1 of 2 queries"):
         out = nw.attention_pool([0.0, 10.0], [0.0, 0.5], [1.0, 3.0], kernel="epanechnikov", method="stream")
     assert np.isfinite(out[0]) and np.isnan(out[1])
+
+
+def test_compiled_kernel_loops_are_parallel_and_cached_on_disk():
+    """Each kernel's loop is compiled once, with prange, and a fresh process loads it from Numba's cache."""
+    code = (
+        "import numpy as np, nadaraya as nw; from nadaraya.engines import stream; "
+        "z = np.zeros((1, 40, 2)); stream.pool(z, z, z[..., :1], nw.KERNELS['biweight']); "
+        "f = stream._compiled('biweight', nw.KERNELS['biweight'].scalar); "
+        "assert f.targetoptions['parallel']; "
+        "print(sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values()))"
+    )
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # fills the cache if empty
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["1", "0"], f"cache hits, misses: {out}"
