@@ -223,6 +223,24 @@ def closed_support_widening(extent: float, d: int, dtype) -> float:
     return 1.0 + 4.0 * float(np.finfo(dtype).eps) * (extent + d + 1)
 
 
+def bandwidth_divisor(points, h: np.ndarray, dtype, closed_support: bool) -> np.ndarray:
+    """What queries and keys are divided by: ``h``, widened for a closed-support kernel; refuses overflow.
+
+    The one rule every path that scales by the bandwidth follows (engines,
+    framework modules, Dask): ``points`` are the query and key arrays (..., d)
+    as given, ``h`` the (d,) bandwidth. Raises the ``ValueError`` of
+    :func:`check_scaled_range` when squared scaled distances could overflow;
+    returns ``h`` or, when ``closed_support``, ``h * closed_support_widening(M, d, dtype)``
+    (``M`` = :func:`scaled_extent`), in ``dtype``.
+    """
+    d = h.shape[0]
+    extent = scaled_extent(points, h)
+    check_scaled_range(extent, d, dtype, h)
+    if not closed_support:
+        return h
+    return (np.asarray(h, dtype=np.float64) * closed_support_widening(extent, d, dtype)).astype(dtype)
+
+
 def prepare(
     queries, keys, values, bandwidth, *, exclude_self=False, batched=None, need_values=True, closed_support=False
 ) -> Problem:
@@ -265,11 +283,8 @@ def prepare(
         )
     check_lengths(q.shape[1], k.shape[1], v.shape[1], exclude_self)
     dtype = np.result_type(q.dtype, k.dtype, v.dtype)
-    d = q.shape[2]
-    h = check_bandwidth(bandwidth, d, dtype)
-    extent = scaled_extent((q, k), h)
-    check_scaled_range(extent, d, dtype, h)
-    scale = (h.astype(np.float64) * closed_support_widening(extent, d, dtype)).astype(dtype) if closed_support else h
+    h = check_bandwidth(bandwidth, q.shape[2], dtype)
+    scale = bandwidth_divisor((q, k), h, dtype, closed_support)
     return Problem(
         queries=np.ascontiguousarray(q / scale, dtype=dtype),
         keys=np.ascontiguousarray(k / scale, dtype=dtype),
