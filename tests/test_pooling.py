@@ -379,3 +379,14 @@ def test_attention_weights_max_bytes_is_per_call():
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-14)
     with pytest.raises(ValueError, match="max_bytes must be a positive number"):
         nw.attention_weights(q, k, max_bytes=-1)
+
+
+@pytest.mark.parametrize("method", ["auto", "dense", "stream", "sorted"])
+def test_log_kernel_sums_fall_back_to_an_exact_engine(method):
+    x = np.linspace(0, 3, 40)
+    want = np.log(np.exp(-0.5 * ((x[:, None] - x[None, :]) / 0.3) ** 2).sum(1))
+    np.testing.assert_allclose(nw.log_kernel_sums(x, x, bandwidth=0.3, method=method), want, rtol=1e-13)
+    # a caller-built kernel no fast engine knows (the estimator's squared kernels): the dense engine's sums
+    squared = nw.Kernel("gaussian^2", np.inf, _score=lambda t, o: -1.0 * t, _dscore=lambda t, o: o.full_like(t, -1.0))
+    got = nw.log_kernel_sums(x, x, kernel=squared, bandwidth=0.3, method=method)
+    np.testing.assert_allclose(got, np.log(np.exp(-(((x[:, None] - x[None, :]) / 0.3) ** 2)).sum(1)), rtol=1e-13)

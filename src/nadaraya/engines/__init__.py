@@ -83,18 +83,23 @@ def options_of(engine) -> tuple:
     return tuple(getattr(engine, "OPTIONS", ()))
 
 
-def choose(method: str, kernel, shape, options: dict) -> str:
+def choose(method: str, kernel, shape, options: dict, *, strict: bool = True) -> str:
     """The engine's name for ``method`` ("auto" or a registered name) on a problem of ``shape`` (b, m, n, d, k).
+
+    With ``strict=False`` a named engine is returned even where it does not
+    support the kernel (for :func:`partials`, which then falls back).
 
     Raises
     ------
     ValueError
-        For an unknown method, or a named engine that does not support the
-        kernel or d (the message says what it needs).
+        For an unknown method, or (``strict``) a named engine that does not
+        support the kernel or d (the message says what it needs).
     """
     if not isinstance(method, str) or method not in ("auto",) + NAMES:
         raise ValueError(f"method must be one of auto, {', '.join(NAMES)}; got {method!r}")
     d = shape[3]
+    if method != "auto" and not strict:
+        return method
     if method != "auto":
         engine = get(method)
         if not engine.supports(kernel, d, options):
