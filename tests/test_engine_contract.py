@@ -1,8 +1,12 @@
 """Every registered engine against the shared engine contract (tests/engine_contract.py)."""
 
+import dataclasses
+
+import numpy as np
 import pytest
 
 import engine_contract as c
+import nadaraya as nw
 from nadaraya import engines
 
 CASES = c.engine_kernel_cases()
@@ -52,3 +56,29 @@ def test_inputs_are_not_modified(name, kernel, d):
 @pytest.mark.parametrize("exclude_self", [False, True])
 def test_partials_finalize_to_pool(name, kernel, d, dtype, exclude_self):
     c.check_partials_finalize_to_pool(name, kernel, d, dtype, exclude_self)
+
+
+def _old_auto_rule(kernel, m, n, d):
+    """The rule "auto" followed before the registry: it must still pick the same engine."""
+    if m * n <= 1 << 16 or nw.KERNELS.get(kernel.name) is not kernel:
+        return "dense"
+    if d == 1 and (m * n >= 1 << 23 or kernel.exp_abs is not None):
+        return "sorted"
+    return "stream"
+
+
+@pytest.mark.parametrize("kernel", c.KERNELS + ["caller-built"])
+@pytest.mark.parametrize("m, n", [(256, 256), (257, 256), (1000, 1000), (4096, 2048), (4096, 4096), (10, 10**7)])
+@pytest.mark.parametrize("d", [1, 2])
+def test_auto_picks_todays_engine(kernel, m, n, d):
+    kern = dataclasses.replace(nw.KERNELS["gaussian"]) if kernel == "caller-built" else nw.KERNELS[kernel]
+    assert engines.choose("auto", kern, (1, m, n, d, 1), {}) == _old_auto_rule(kern, m, n, d)
+
+
+def test_named_engine_that_cannot_run_says_what_it_needs():
+    with pytest.raises(ValueError, match=r"method='sorted' needs 1-D keys \(d=1\) .*got d=2"):
+        engines.choose("sorted", nw.KERNELS["gaussian"], (1, 5, 5, 2, 1), {})
+    custom = nw.Kernel("custom", np.inf, _score=lambda t, o: -t)
+    with pytest.raises(ValueError, match="method='stream' needs a kernel with a ScalarForm"):
+        engines.choose("stream", custom, (1, 5, 5, 1, 1), {})
+    assert engines.choose("stream", custom, (1, 5, 5, 1, 1), {}, strict=False) == "stream"
