@@ -150,7 +150,7 @@ def check_inputs_are_not_modified(name, kernel, d):
 
 
 def check_partials_finalize_to_pool(name, kernel, d, dtype, exclude_self):
-    """Partials over two key shards merge to the one-shot pooling, and give the log-normaliser (engines with partials)."""
+    """Partials finalize to the pooling, give the log-normaliser, and merge over two key shards."""
     from nadaraya.engines.state import finalize, merge
 
     engine = engines.get(name)

@@ -107,7 +107,9 @@ def _triweight_value(t):
 
 def test_a_new_kernel_is_data_only():
     # Everything a new kernel needs: its score, its polynomial and its scalar formula; no engine edit.
-    inside = lambda t, o: o.where(t < 1.0, 3.0 * o.log1p(-o.where(t < 1.0, t, o.full_like(t, 0.0))), -np.inf)  # noqa: E731
+    def inside(t, o):
+        return o.where(t < 1.0, 3.0 * o.log1p(-o.where(t < 1.0, t, o.full_like(t, 0.0))), -np.inf)
+
     triweight = Kernel(
         "triweight",
         1.0,

@@ -188,7 +188,15 @@ def log_kernel_sums(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_
 
 
 def attention_weights(
-    queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, batched=None, on_empty="warn", max_bytes=None
+    queries,
+    keys,
+    *,
+    kernel="gaussian",
+    bandwidth=1.0,
+    exclude_self=False,
+    batched=None,
+    on_empty="warn",
+    max_bytes=None,
 ):
     """The attention-weight matrix: softmax over keys of the scores of each query.
 

@@ -24,7 +24,6 @@ from ..kernels import exp_nonpositive, like
 FM_EXP = {"nsz", "contract"}
 
 
-
 @intrinsic
 def _f64_from_bits(typingctx, bits):
     """Reinterpret an int64 as the float64 with the same bits."""
@@ -157,8 +156,6 @@ def min_bits(bits, current):
         x = bits[j]
         current = x if x < current else current
     return current
-
-
 
 
 @contextmanager

@@ -32,7 +32,7 @@ def supports(kernel: Kernel, d: int, options=None) -> bool:
 
 
 def prefer(kernel: Kernel, shape) -> bool:
-    """The "auto" rule: small problems, and kernels built by the caller (the fast engines are tuned to the registry's)."""
+    """The "auto" rule: small problems, and kernels built by the caller (the fast engines know the registry's)."""
     _, m, n, _, _ = shape
     return m * n <= DENSE_MAX_PAIRS or KERNELS.get(kernel.name) is not kernel
 

@@ -211,9 +211,10 @@ def _weighted_sums(w, vt, start, acc):
         acc[c] += a
 
 
-
 def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den, acc):
-    """Online softmax of every query over all keys, for one kernel; fills ``t_min`` (b, m), ``den`` (b, m), ``acc`` (b, m, k).
+    """Online softmax of every query over all keys, for one kernel.
+
+    Fills ``t_min`` (b, m), ``den`` (b, m) and ``acc`` (b, m, k).
 
     On return ``t_min`` holds the largest score ``log K(t_min)`` (-inf where
     ``den`` is 0), and ``den`` and ``acc`` are relative to ``K(t_min)``.
@@ -277,7 +278,6 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
                 _weighted_sums(t, values, start, a)
         for i in range(i0, i1):
             t_min[bi, i] = _SCORE(t_min[bi, i]) if den[bi, i] > 0.0 else -np.inf
-
 
 
 _WEIGHT = _REFERENCE = _SCORE = _INSIDE = _WEIGHTS = _SUMS = None  # set per kernel in the compiled copies
