@@ -1,4 +1,4 @@
-"""Helpers shared by the sorted engine's paths: threads, binary searches, tree layout, cos/sin(pi x / 2)."""
+"""Helpers of the sorted engine's paths: threads, binary searches and windows, tree layout, runs, cos/sin(pi x / 2)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+import numpy as np
 
 #: Fewest queries (or nodes) worth splitting over threads.
 PARALLEL_MIN = 2048
@@ -105,3 +106,63 @@ def tree_ranges(n, leaf, size, lo, hi):
 def tree_size(n, leaf):
     nb = max(1, -(-n // leaf))
     return 1 << (nb - 1).bit_length()
+
+
+@numba.njit(cache=True, nogil=True)
+def windows_chunk(ks, qs, s2, closed, wlo, whi, i0, i1):
+    """Run [wlo, whi) of sorted keys inside the support of queries i0..i1-1.
+
+    The test ``(q - k)**2 < s2`` (``<=`` when ``closed``) is done in the
+    arrays' own dtype, as the dense reference does. It is monotone on each side
+    of ``q``, so each end is one binary search.
+    """
+    n = ks.shape[0]
+    for i in range(i0, i1):
+        q = qs[i]
+        a = 0
+        b = n
+        while a < b:  # first key that is >= q or inside
+            mid = (a + b) >> 1
+            k = ks[mid]
+            ok = k >= q
+            if not ok:
+                d = q - k
+                t = d * d
+                ok = t <= s2 if closed else t < s2
+            if ok:
+                b = mid
+            else:
+                a = mid + 1
+        wlo[i] = a
+        b = n
+        while a < b:  # first key that is > q and outside
+            mid = (a + b) >> 1
+            k = ks[mid]
+            out = False
+            if k > q:
+                d = q - k
+                t = d * d
+                out = not (t <= s2 if closed else t < s2)
+            if out:
+                b = mid
+            else:
+                a = mid + 1
+        whi[i] = a
+
+
+@numba.njit(cache=True)
+def group_runs(qs, width, max_count):
+    """Group sorted queries into runs spanning at most ``width`` and holding at most ``max_count``."""
+    m = qs.shape[0]
+    starts = np.empty(m + 1, np.int64)
+    nb = 0
+    i = 0
+    while i < m:
+        starts[nb] = i
+        nb += 1
+        j = i + 1
+        while j < m and j - i < max_count and qs[j] - qs[i] <= width:
+            j += 1
+        i = j
+    starts[nb] = m
+    return starts[: nb + 1].copy()

@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from ._common import cospi_half, parallel, search_right, sinpi_half, tree_ranges, tree_size
+from ._common import cospi_half, parallel, search_right, sinpi_half, tree_ranges, tree_size, windows_chunk
 
 #: Sorted keys per leaf of the compact kernels' moment tree.
 COMPACT_LEAF = 16
@@ -68,48 +68,6 @@ class MomentTree(NamedTuple):
     cen: np.ndarray  # (2 size,) node centres
     mom: np.ndarray  # (2 size, L, kc) moments sum v (k - c)**l (cosine: cos / sin)
     amom: np.ndarray  # (2 size, L) absolute moments, for the rounding certificate
-
-
-@numba.njit(cache=True, nogil=True)
-def _windows_chunk(ks, qs, s2, closed, wlo, whi, i0, i1):
-    """Run [wlo, whi) of sorted keys inside the support of queries i0..i1-1.
-
-    The test ``(q - k)**2 < s2`` (``<=`` when ``closed``) is done in the
-    arrays' own dtype, as the dense reference does. It is monotone on each side
-    of ``q``, so each end is one binary search.
-    """
-    n = ks.shape[0]
-    for i in range(i0, i1):
-        q = qs[i]
-        a = 0
-        b = n
-        while a < b:  # first key that is >= q or inside
-            mid = (a + b) >> 1
-            k = ks[mid]
-            ok = k >= q
-            if not ok:
-                d = q - k
-                t = d * d
-                ok = t <= s2 if closed else t < s2
-            if ok:
-                b = mid
-            else:
-                a = mid + 1
-        wlo[i] = a
-        b = n
-        while a < b:  # first key that is > q and outside
-            mid = (a + b) >> 1
-            k = ks[mid]
-            out = False
-            if k > q:
-                d = q - k
-                t = d * d
-                out = not (t <= s2 if closed else t < s2)
-            if out:
-                b = mid
-            else:
-                a = mid + 1
-        whi[i] = a
 
 
 @numba.njit(cache=True)
@@ -396,7 +354,7 @@ def pool_compact(qs_in, ks_in, V, excl, kernel, path, threads):
     dt = ks_in.dtype.type
     wlo = np.empty(m, np.int64)
     whi = np.empty(m, np.int64)
-    parallel(_windows_chunk, m, threads, ks_in, qs_in, dt(support * support), kernel.closed_support, wlo, whi)
+    parallel(windows_chunk, m, threads, ks_in, qs_in, dt(support * support), kernel.closed_support, wlo, whi)
     ks = ks_in.astype(np.float64, copy=False)
     if path == "cosine":
         kt = KernelTables(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 1)), False, 1, support)

@@ -47,7 +47,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from ._common import MAX_DEPTH, parallel, search_left, tree_ranges, tree_size
+from ._common import MAX_DEPTH, group_runs, parallel, search_left, tree_ranges, tree_size
 
 #: Sorted keys per leaf of the Gaussian tree.
 GAUSS_LEAF = 32
@@ -360,24 +360,6 @@ def _gauss_chunk(ks, V, qs, excl, starts, tree, par, out, b0, b1):
     return boxed, redone
 
 
-@numba.njit(cache=True)
-def _boxes(qs, width, max_count):
-    """Group sorted queries into runs spanning at most ``width`` and holding at most ``max_count``."""
-    m = qs.shape[0]
-    starts = np.empty(m + 1, np.int64)
-    nb = 0
-    i = 0
-    while i < m:
-        starts[nb] = i
-        nb += 1
-        j = i + 1
-        while j < m and j - i < max_count and qs[j] - qs[i] <= width:
-            j += 1
-        i = j
-    starts[nb] = m
-    return starts[: nb + 1].copy()
-
-
 def pool_gauss(qs, ks, V, excl, tol, threads):
     n = ks.shape[0]
     m = qs.shape[0]
@@ -409,7 +391,7 @@ def pool_gauss(qs, ks, V, excl, tol, threads):
     reach = math.sqrt(2.0 * math.log(n * 1024.0 / tol)) + 2.0
     width = 2.0 * GAUSS_BOX_RHO / reach
     max_count = max(GAUSS_BOX_MIN, min(4096, -(-m // (8 * threads))))
-    starts = _boxes(qs, width, max_count)
+    starts = group_runs(qs, width, max_count)
     out = np.empty((m, V.shape[1]))
     tree = GaussTree(lo, hi, cen, rad, usable, G, size)
     par = GaussParams(rho, GAUSS_BOX_RHO, p2, pmin, GAUSS_BOX_MIN, GAUSS_DROP, tol)
