@@ -82,3 +82,19 @@ def test_named_engine_that_cannot_run_says_what_it_needs():
     with pytest.raises(ValueError, match="method='stream' needs a kernel with a ScalarForm"):
         engines.choose("stream", custom, (1, 5, 5, 1, 1), {})
     assert engines.choose("stream", custom, (1, 5, 5, 1, 1), {}, strict=False) == "stream"
+
+
+def test_registry_partials_fall_back_along_the_order():
+    from nadaraya.engines.state import finalize
+
+    q, keys, v = c.problem("registry partials", 1, 30, 30, 1, 2, np.float64)
+    gauss = nw.KERNELS["gaussian"]
+    want = c.reference(q, keys, v, "gaussian")
+    exact = engines.partials("sorted", q, keys, v, gauss)  # sorted is accurate to tol: the stream engine's
+    fast = engines.partials("sorted", q, keys, v, gauss, exact=False, tol=1e-13, num_threads=1)
+    np.testing.assert_array_equal(exact.max_score, engines.get("stream").partials(q, keys, v, gauss).max_score)
+    np.testing.assert_allclose(fast.denominator, 1.0)  # the sorted engine's own (log-normaliser form)
+    for p in (exact, fast):
+        np.testing.assert_allclose(finalize(p), want, rtol=0, atol=1e-12)
+    custom = dataclasses.replace(gauss, scalar=None)  # no fast engine runs it: the dense engine's
+    np.testing.assert_allclose(finalize(engines.partials("stream", q, keys, v, custom)), want, rtol=0, atol=1e-12)

@@ -129,19 +129,20 @@ def _log_normaliser(p) -> np.ndarray:
         return np.where(den > 0, p.max_score + np.log(np.where(den > 0, den, 1)), -np.inf)
 
 
-def partials(name: str, queries, keys, values, kernel, exclude_self=False, **options):
-    """Mergeable partials from the engine ``name``, or from the first exact engine after it that has them.
+def partials(name: str, queries, keys, values, kernel, exclude_self=False, *, exact=True, **options):
+    """Mergeable partials from the engine ``name``, or from the first engine after it that has them.
 
-    An engine without ``partials`` (or not exact) hands over to the next
-    exact engine in :data:`ENGINES` that supports the kernel and has them,
-    ending with the reference (dense) engine, which supports every kernel. ``options``
-    the engine does not take are dropped.
+    An engine without ``partials`` that support the kernel (or, with
+    ``exact``, one accurate only to ``tol``) hands over to the next one in
+    :data:`ENGINES`, ending with the reference (dense) engine, which supports
+    every kernel. ``exact=False`` takes the fastest engine's partials (for
+    Dask shards, say). ``options`` the engine does not take are dropped.
     """
     names = NAMES[NAMES.index(name) :] + (REFERENCE,)
     d = queries.shape[2]
     for candidate in names:
         engine = get(candidate)
-        if not hasattr(engine, "partials") or not getattr(engine, "EXACT", True):
+        if not hasattr(engine, "partials") or (exact and not getattr(engine, "EXACT", True)):
             continue
         if engine.supports(kernel, d, options):
             mine = {key: val for key, val in options.items() if key in options_of(engine)}
