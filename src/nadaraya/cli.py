@@ -152,7 +152,7 @@ def _fit(args) -> int:
     from . import plotting
     from ._output import staged_file
     from .data import read_csv
-    from .estimator import NadarayaWatsonRegressor
+    from .estimator._fitting import PlainRegressor  # the estimator's fit without importing scikit-learn
 
     xcols = _columns(args.x, "--x")
     cats = [c for c in args.categorical.split(",") if c.strip()]
@@ -163,7 +163,7 @@ def _fit(args) -> int:
     plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".png")
     _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats)
     X = _design_matrix(data, xcols, cats)
-    model = NadarayaWatsonRegressor(
+    model = PlainRegressor(
         kernel=args.kernel,
         bandwidth=_parse_bandwidth(args.bandwidth),
         order=args.order,

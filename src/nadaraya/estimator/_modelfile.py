@@ -48,12 +48,15 @@ def _json_param(value):
     return value
 
 
-def save(est, path):
-    """Write the fitted ``est`` to ``path`` atomically (a failed write leaves any old file as it was)."""
+def save(est, path, class_name=None):
+    """Write the fitted ``est`` to ``path`` atomically (a failed write leaves any old file as it was).
+
+    ``class_name`` (default: ``est``'s class name) is the estimator class the file names.
+    """
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "class": type(est).__name__,
+        "class": class_name or type(est).__name__,
         "params": {k: _json_param(getattr(est, k)) for k in _PARAMS if hasattr(est, k)},
         "n_features_in": int(est.n_features_in_),
         "feature_names_in": [str(c) for c in getattr(est, "feature_names_in_", [])] or None,
