@@ -77,14 +77,17 @@ def test_estimator_package_loads_sklearn_only_for_the_estimator_classes():
 
 @pytest.mark.parametrize("extra", [[], ["--order", "1"], ["--x", "x,g", "--categorical", "g"]],
                          ids=["1d-plot", "local-linear", "categorical"])
-def test_cli_fit_imports_no_sklearn(data_csv, tmp_path, extra):
+def test_cli_fit_and_predict_import_no_sklearn(data_csv, tmp_path, extra):
     path, _ = data_csv
-    model = tmp_path / "m.npz"
+    model, out = tmp_path / "m.npz", tmp_path / "out.csv"
     args = ["fit", path, "--x", "x", "--y", "y", "--bandwidth", "loo", "--model", model]
     if "--x" in extra:
         args = args[:2] + args[4:]
     mods = _modules_after(_cli(args + extra))
     assert model.exists()
+    assert _loaded(mods, NEVER) == []
+    mods = _modules_after(_cli(["predict", model, path, "--out", out, "--std"]))
+    assert out.exists()
     assert _loaded(mods, NEVER) == []
 
 
@@ -128,6 +131,16 @@ def test_cli_model_file_is_the_estimators(data_csv, tmp_path, options):
     loaded = NadarayaWatsonRegressor.load(cli_model)
     np.testing.assert_array_equal(loaded.predict(X[:10]), est.predict(X[:10]))
 
+    out = tmp_path / "pred.csv"
+    res = subprocess.run([sys.executable, "-m", "nadaraya", "predict", str(cli_model), str(path), "--out", str(out),
+                          "--std"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    pred, std = est.predict(X, return_std=True)
+    np.testing.assert_array_equal([float(r["prediction"]) for r in rows], pred)
+    np.testing.assert_array_equal([float(r["std"]) for r in rows], std)
+
 
 def test_plain_regressor_is_the_estimator(data_csv):
     pytest.importorskip("sklearn")
@@ -147,6 +160,21 @@ def test_plain_regressor_is_the_estimator(data_csv):
     for a, b in zip(plain.predict_interval(Q, alpha=0.1), est.predict_interval(Q, alpha=0.1)):
         np.testing.assert_array_equal(a, b)
     assert normal_quantile(0.975) == stats.norm.ppf(0.975)
+
+
+def test_plain_regressor_reads_the_estimators_files_only(tmp_path):
+    pytest.importorskip("sklearn")
+    from nadaraya.estimator import NadarayaWatsonClassifier, NadarayaWatsonRegressor
+
+    d = nw.make_dataset(n_train=40, seed=2)
+    X = d.x_train[:, None]
+    NadarayaWatsonRegressor(kernel="biweight", bandwidth=0.4).fit(X, d.y_train).save(tmp_path / "r.npz")
+    plain, est = PlainRegressor.load(tmp_path / "r.npz"), NadarayaWatsonRegressor.load(tmp_path / "r.npz")
+    assert plain.get_params() == est.get_params()
+    np.testing.assert_array_equal(plain.predict(X + 0.05, return_std=True)[1], est.predict(X + 0.05, return_std=True)[1])
+    NadarayaWatsonClassifier().fit(X, d.y_train > 2).save(tmp_path / "c.npz")
+    with pytest.raises(ValueError, match="holds a 'NadarayaWatsonClassifier', not a NadarayaWatsonRegressor"):
+        PlainRegressor.load(tmp_path / "c.npz")
 
 
 def test_plain_regressor_takes_the_estimators_parameters():

@@ -311,9 +311,14 @@ def _predict(args) -> int:
 
     from ._output import staged_file
     from .data import read_csv
-    from .estimator import NadarayaWatsonRegressor
+    from .estimator._fitting import PlainRegressor  # no scikit-learn, unless the prediction runs on Dask
 
-    model = NadarayaWatsonRegressor.load(args.model)
+    if args.scheduler is None:
+        model = PlainRegressor.load(args.model)
+    else:
+        from .estimator import NadarayaWatsonRegressor
+
+        model = NadarayaWatsonRegressor.load(args.model)
     columns = getattr(model, "column_names_", None) or {}
     names = list(columns.get("x", [])) or [str(c) for c in getattr(model, "feature_names_in_", [])]
     if not names:

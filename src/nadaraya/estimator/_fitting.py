@@ -134,10 +134,14 @@ class PlainRegressor:
     The parameters are those of :class:`~nadaraya.NadarayaWatsonRegressor`, with
     the same defaults; :meth:`fit` computes exactly what the estimator's ``fit``
     computes (through the same functions) and :meth:`save` writes the same model
-    file, which :meth:`NadarayaWatsonRegressor.load` reads. Inputs must be
-    numeric arrays (object arrays when some columns are categorical); there is
-    no DataFrame support and no Dask path.
+    file, which :meth:`NadarayaWatsonRegressor.load` reads, and :meth:`load`
+    reads that estimator's files. Inputs must be numeric arrays (object arrays
+    when some columns are categorical); there is no DataFrame support and no
+    Dask path.
     """
+
+    #: The estimator whose fits, files and predictions these are.
+    ESTIMATOR = "NadarayaWatsonRegressor"
 
     _parameter_checks = {"kernel": P.KERNEL, "bandwidth": P.BANDWIDTH, "order": P.ORDER,
                          "categorical": P.CATEGORICAL, "method": P.METHOD}
@@ -152,6 +156,14 @@ class PlainRegressor:
     @property
     def _order(self):
         return self.order
+
+    def get_params(self, deep=True):
+        """The parameters, by name (as scikit-learn's ``get_params``)."""
+        return {name: getattr(self, name) for name in self._parameter_checks}
+
+    def _restore(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def _inputs(self, X, encoding, y=None):
         """The checks of ``validate_data`` that matter for arrays of numbers: float64, 2-D, finite, n >= 2."""
@@ -181,9 +193,8 @@ class PlainRegressor:
         encoding = Encoding.learn(X, p.categorical)
         Z, Y, groups, n_cont = self._inputs(X, encoding, y)
         self.n_features_in_ = n_cont
-        fit = fit_smoother(self, p, encoding, Z, Y, groups, n_cont, sample_weight, progress, "squared")
-        for name, value in regression_state(fit).items():
-            setattr(self, name, value)
+        self._restore(regression_state(fit_smoother(self, p, encoding, Z, Y, groups, n_cont, sample_weight, progress,
+                                                    "squared")))
         return self
 
     def _queries(self, X):
@@ -207,4 +218,9 @@ class PlainRegressor:
 
     def save(self, path):
         """Write the model file :meth:`NadarayaWatsonRegressor.save` writes for this fit."""
-        _modelfile.save(self, path, class_name="NadarayaWatsonRegressor")
+        _modelfile.save(self, path, class_name=self.ESTIMATOR)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model file of a :class:`~nadaraya.NadarayaWatsonRegressor` (validated as that estimator's load does)."""
+        return _modelfile.load({cls.ESTIMATOR: cls}, cls, path, expected=cls.ESTIMATOR)

@@ -225,9 +225,13 @@ def _check_arrays(c: _Checker, a: dict, sizes: dict, classifier: bool, order: in
             c.finite(a[field], field, positive=field == "center_sd")
 
 
-def load(classes, cls, path):
+def load(classes, cls, path, expected=None):
     """The estimator stored in ``path``: an instance of the class (among ``classes``) its metadata names,
-    which must be ``cls`` or a subclass."""
+    which must be ``cls`` or a subclass.
+
+    ``classes`` is a list of classes, or a dict from the class names files carry to classes;
+    ``expected`` (default ``cls``'s name) is the class name an error message asks for.
+    """
     with NpzReader(path) as z:
         meta = _metadata(z)
         c = _Checker(z.name)
@@ -235,9 +239,10 @@ def load(classes, cls, path):
         if unknown:
             raise ModelFileError(f"{z.name} is an invalid nadaraya model file: unknown member {unknown[0]!r} "
                                  f"(a model file holds only {', '.join(sorted(MEMBERS))})")
-        target = {k.__name__: k for k in classes}.get(meta.get("class"))
+        names = classes if isinstance(classes, dict) else {k.__name__: k for k in classes}
+        target = names.get(meta.get("class"))
         if target is None or not issubclass(target, cls):
-            raise ValueError(f"{z.name} holds a {meta.get('class')!r}, not a {cls.__name__}")
+            raise ValueError(f"{z.name} holds a {meta.get('class')!r}, not a {expected or cls.__name__}")
         sizes = _check_meta(c, meta)
         allowed = target().get_params()
         params = meta["params"]
