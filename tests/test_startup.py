@@ -181,8 +181,11 @@ def test_plain_regressor_takes_the_estimators_parameters():
     pytest.importorskip("sklearn")
     from nadaraya.estimator import NadarayaWatsonRegressor
 
-    assert inspect.signature(PlainRegressor.__init__) == inspect.signature(NadarayaWatsonRegressor.__init__)
+    signature = inspect.signature(NadarayaWatsonRegressor.__init__).parameters
+    assert PlainRegressor.DEFAULTS == {name: p.default for name, p in signature.items() if name != "self"}
     assert PlainRegressor._parameter_checks == NadarayaWatsonRegressor._parameter_checks
+    with pytest.raises(TypeError, match="unexpected parameter 'kernal'"):
+        PlainRegressor(kernal="gaussian")
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -142,16 +142,18 @@ class PlainRegressor:
 
     #: The estimator whose fits, files and predictions these are.
     ESTIMATOR = "NadarayaWatsonRegressor"
+    #: Its parameters and their defaults (tests/test_startup.py checks them against the estimator's ``__init__``).
+    DEFAULTS = {"kernel": "gaussian", "bandwidth": "loo", "order": 0, "categorical": None, "method": "auto"}
+    #: Each parameter's checker: the one of :mod:`._params` named after it, as the estimator declares.
+    _parameter_checks = {name: getattr(P, name.upper()) for name in DEFAULTS}
 
-    _parameter_checks = {"kernel": P.KERNEL, "bandwidth": P.BANDWIDTH, "order": P.ORDER,
-                         "categorical": P.CATEGORICAL, "method": P.METHOD}
-
-    def __init__(self, kernel="gaussian", bandwidth="loo", order=0, *, categorical=None, method="auto"):
-        self.kernel = kernel
-        self.bandwidth = bandwidth
-        self.order = order
-        self.categorical = categorical
-        self.method = method
+    def __init__(self, **params):
+        unknown = sorted(set(params) - set(self.DEFAULTS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got an unexpected parameter {unknown[0]!r}; "
+                            f"its parameters are {', '.join(self.DEFAULTS)}")
+        for name, default in self.DEFAULTS.items():
+            setattr(self, name, params.get(name, default))
 
     @property
     def _order(self):
