@@ -33,12 +33,12 @@ class Terminated(BaseException):
         self.signame = signal.Signals(signum).name
 
 
-_deferred: list[int] = []  # signals that arrived while a commit was under way (_committing)
-_committing = 0
+_deferred: list[int] = []  # signals that arrived inside _signals_deferred(), raised when it ends
+_deferring = 0
 
 
 def _on_signal(signum, frame):
-    if _committing:
+    if _deferring:
         _deferred.append(signum)
         return
     if signum == signal.SIGINT:
@@ -67,15 +67,15 @@ def signals_raise():
 
 
 @contextmanager
-def _committing_block():
-    """Defer SIGINT/SIGTERM/SIGHUP while staged files are renamed into place; raise them afterwards."""
-    global _committing
-    _committing += 1
+def _signals_deferred():
+    """Defer SIGINT/SIGTERM/SIGHUP (under signals_raise) while a temporary is made or renamed into place."""
+    global _deferring
+    _deferring += 1
     try:
         yield
     finally:
-        _committing -= 1
-    if not _committing and _deferred:
+        _deferring -= 1
+    if not _deferring and _deferred:
         signum = _deferred.pop(0)
         _deferred.clear()
         _on_signal(signum, None)
@@ -148,21 +148,26 @@ def staged_folder(out, *, name="out"):
     of ``out`` that is replaced keeps its mode.
     """
     out = Path(out)
-    created = _prepare_folder(out, name)
+    stage = created = None
     try:
-        stage = Path(tempfile.mkdtemp(prefix=".nadaraya-", dir=out))
-    except OSError as exc:
-        raise ValueError(f"{name}: cannot write into {str(out)!r} ({exc.strerror or exc}); choose a writable path") from None
-    try:
+        with _signals_deferred():  # a signal while the folders are made is raised once they are known
+            created = _prepare_folder(out, name)
+            try:
+                stage = Path(tempfile.mkdtemp(prefix=".nadaraya-", dir=out))
+            except OSError as exc:
+                raise ValueError(
+                    f"{name}: cannot write into {str(out)!r} ({exc.strerror or exc}); choose a writable path"
+                ) from None
         yield stage
-        with _committing_block():
+        with _signals_deferred():
             for item in sorted(stage.iterdir()):
                 if item.is_file() and (out / item.name).is_file():
                     os.chmod(item, _mode_for(out / item.name))
                 os.replace(item, out / item.name)
             shutil.rmtree(stage, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
         if created:
             shutil.rmtree(out, ignore_errors=True)
         raise
@@ -181,16 +186,21 @@ def staged_file(path, *, name="out"):
         raise ValueError(f"{name}: {str(path)!r} is a folder; give a file path")
     if not parent.is_dir():
         raise ValueError(f"{name}: folder {str(parent)!r} does not exist; create it or choose another path")
+    tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
-    except OSError as exc:
-        raise ValueError(f"{name}: cannot write into {str(parent)!r} ({exc.strerror or exc}); choose a writable path") from None
-    os.close(fd)
-    try:
+        with _signals_deferred():  # a signal now is raised once tmp is known, so it is removed too
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+            except OSError as exc:
+                raise ValueError(
+                    f"{name}: cannot write into {str(parent)!r} ({exc.strerror or exc}); choose a writable path"
+                ) from None
+            os.close(fd)
         yield Path(tmp)
-        with _committing_block():
+        with _signals_deferred():
             os.chmod(tmp, _mode_for(path))
             os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
