@@ -69,5 +69,5 @@ def columns(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"must name at least one column (comma-separated), got {text!r}")
     repeated = sorted({c for c in cols if cols.count(c) > 1})
     if repeated:
-        raise argparse.ArgumentTypeError(f"names column {repeated[0]!r} more than once")
+        raise argparse.ArgumentTypeError(f"must name each column once; {repeated[0]!r} is repeated")
     return cols

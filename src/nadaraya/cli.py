@@ -25,7 +25,8 @@ _BACKENDS = ("numpy", "torch", "tensorflow", "mxnet")
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own usage errors: status 2, like ours, naming the option first
-        message = re.sub(r"^argument (--[\w-]+)(?:/\S+)?: must\b", r"\1 must", message)
+        # "argument --seed: must be ..." -> "--seed must be ..."; "argument --kernel: invalid ..." -> "--kernel: invalid ..."
+        message = re.sub(r"^argument (--[\w-]+)(?:/\S+)?: (must\b)?", lambda m: m[1] + (" must" if m[2] else ": "), message)
         self.print_usage(sys.stderr)
         self.exit(2, f"nadaraya: error: {message}\n")
 
