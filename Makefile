@@ -27,7 +27,7 @@ $(VENV)/.test: pyproject.toml constraints.txt | $(PY)
 	touch $@
 
 $(MXVENV)/.test: pyproject.toml constraints-mxnet.txt | $(MXPY)
-	$(MXPY) -m pip install --disable-pip-version-check -c constraints-mxnet.txt -e '.[mxnet]' pytest hypothesis
+	$(MXPY) -m pip install --disable-pip-version-check -c constraints-mxnet.txt -e '.[mxnet]' pytest hypothesis pytest-randomly
 	touch $@
 
 $(VENV)/.bench: pyproject.toml constraints.txt | $(PY)
@@ -41,11 +41,13 @@ demo: $(VENV)/.core
 
 test: test-main test-mxnet
 
+# Both suites run in a random order (pytest-randomly), the seed printed in the header
+# ("Using --randomly-seed=N"); replay that order with `make test ARGS=--randomly-seed=N`.
 test-main: $(VENV)/.test
-	$(PY) -m pytest --nbmake
+	$(PY) -m pytest -p randomly --nbmake $(ARGS)
 
 test-mxnet: $(MXVENV)/.test
-	$(MXPY) -m pytest tests/test_mxnet.py -o addopts="-ra --strict-markers" -p no:cacheprovider
+	$(MXPY) -m pytest tests/test_mxnet.py -o addopts="-ra --strict-markers" -p no:cacheprovider -p randomly $(ARGS)
 
 bench: $(VENV)/.bench
 	$(PY) benchmarks/run.py $(ARGS)

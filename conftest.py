@@ -2,6 +2,8 @@
 
 import importlib.util
 
+pytest_plugins = ["pytester"]  # tests/test_global_state_guard.py runs the guard below on tests that misbehave
+
 # Framework modules are doctested only where their framework is installed: MXNet
 # lives in its own virtual environment (.venv-mxnet), which runs tests/test_mxnet.py.
 collect_ignore = [

@@ -1,4 +1,7 @@
-"""The command line never destroys a file: outputs may not name inputs, signals leave no partial output, modes follow the umask."""
+"""The command line never destroys a file.
+
+Outputs may not name inputs, signals leave no partial output, file modes follow the umask.
+"""
 
 import os
 import signal
@@ -147,7 +150,7 @@ def test_a_signal_during_demo_leaves_no_folder(tmp_path, signum):
 # ---------------------------------------------------------------- file modes follow the umask
 
 
-@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002], ids=oct)
 def test_new_files_get_the_mode_the_umask_gives(tmp_path, fitted, umask):
     _, data, new, _ = fitted
     model, plot, out = tmp_path / "m.npz", tmp_path / "m.png", tmp_path / "p.csv"

@@ -1,4 +1,7 @@
-"""nadaraya.dask on a real LocalCluster: equality with the in-memory engine, lost workers, task sizes, estimator (the CLI: test_cli_dask.py)."""
+"""nadaraya.dask on a real LocalCluster: equality with the in-memory engine, lost workers, task sizes, estimator.
+
+The command line's --scheduler: tests/test_cli_dask.py.
+"""
 
 import math
 import os

@@ -24,9 +24,13 @@ _BACKENDS = ("numpy", "torch", "tensorflow", "mxnet")
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's own usage errors: status 2, like ours, naming the option first
-        # "argument --seed: must be ..." -> "--seed must be ..."; "argument --kernel: invalid ..." -> "--kernel: invalid ..."
-        message = re.sub(r"^argument (--[\w-]+)(?:/\S+)?: (must\b)?", lambda m: m[1] + (" must" if m[2] else ": "), message)
+    def error(self, message):
+        """argparse's usage errors: status 2, like ours, the option first.
+
+        "argument --seed: must be ..." becomes "--seed must be ...", "argument --kernel: invalid ..." "--kernel: invalid ...".
+        """
+        message = re.sub(r"^argument (--[\w-]+)(?:/\S+)?: (must\b)?", lambda m: m[1] + (" must" if m[2] else ": "),
+                         message)
         self.print_usage(sys.stderr)
         self.exit(2, f"nadaraya: error: {message}\n")
 
