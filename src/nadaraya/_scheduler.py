@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import struct
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
@@ -102,6 +104,29 @@ def _reach(address: str, timeout: float, deadline: float) -> None:
 
 
 @contextmanager
+def _hard_limit(seconds: float, error: SchedulerError):
+    """Raise ``error`` if the block is still running after ``seconds`` (SIGALRM; main thread on POSIX only).
+
+    The backstop behind the probe's own deadline: whatever inside
+    ``distributed.Client`` might wait, the attempt ends on time.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise error
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
 def connect(address: str, timeout: float):
     """Yield a ``distributed.Client`` on ``address`` (or on a new LocalCluster for ``local``) with workers.
 
@@ -121,11 +146,13 @@ def connect(address: str, timeout: float):
                                            silence_logs=logging.ERROR)
         client = distributed.Client(cluster, set_as_default=False)
     else:
-        _reach(address, timeout, deadline)
-        try:
-            client = distributed.Client(address, timeout=max(deadline - time.monotonic(), 0.5), set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise _fail(address, timeout, f"could not connect ({exc})") from None
+        with _hard_limit(timeout + 0.5, _fail(address, timeout, "no answer from a Dask scheduler")):
+            _reach(address, timeout, deadline)
+            try:
+                client = distributed.Client(address, timeout=max(deadline - time.monotonic(), 0.5),
+                                            set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise _fail(address, timeout, f"could not connect ({exc})") from None
     try:
         try:
             client.wait_for_workers(1, timeout=max(deadline - time.monotonic(), 0.5))
