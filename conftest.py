@@ -52,9 +52,10 @@ def _dask_config():
         return repr(config.config)
 
 
-def _libraries():
-    """Imported dask / distributed modules: importing one for the first time legitimately adds config defaults."""
-    return sum(1 for name in sys.modules if name.split(".")[0] in ("dask", "distributed"))
+def _modules():
+    """How many modules are imported: a library imported for the first time may legitimately add config
+    defaults, warnings filters or environment variables (torch's inductor does, distributed does)."""
+    return len(sys.modules)
 
 
 def _state():
@@ -67,7 +68,7 @@ def _state():
     }
 
 
-def _problems(before, after, libraries_changed):
+def _problems(before, after, imported):
     problems = []
     if after["cwd"] != _START_CWD:
         problems.append(f"cwd is {after['cwd']!r}, not {_START_CWD!r} (use monkeypatch.chdir)")
@@ -81,13 +82,12 @@ def _problems(before, after, libraries_changed):
         if threads != numba.config.NUMBA_NUM_THREADS:
             problems.append(f"numba.get_num_threads() is {threads}, not {numba.config.NUMBA_NUM_THREADS} "
                             "(restore it with numba.set_num_threads in a finally block)")
-    if before is not None:
+    if before is not None and not imported:
         env_before, env_after = before["os.environ"], after["os.environ"]
         changed = sorted(k for k in env_before.keys() | env_after.keys() if env_before.get(k) != env_after.get(k))
         if changed:
             problems.append(f"os.environ changed: {', '.join(changed)} (use monkeypatch.setenv)")
-        if (before["dask config"] is not None and not libraries_changed
-                and before["dask config"] != after["dask config"]):
+        if before["dask config"] is not None and before["dask config"] != after["dask config"]:
             problems.append("dask.config changed (use `with dask.config.set(...):`)")
     return problems
 
@@ -99,11 +99,13 @@ def _no_global_state_left_behind(request):
     Checked before and after every test: the working directory, the
     environment, dask's config, the default Dask client (none may exist
     outside a ``with client.as_current():`` block), numba's thread count and
-    the warnings filters.
+    the warnings filters. The environment, dask's config and the warnings
+    filters are not compared across a step that imported new modules (their
+    import-time side effects are the library's, not the test's).
     """
-    libraries = _libraries()
+    modules = _modules()
     before = _state()
-    problems = _problems(_between_tests.get("state"), before, _between_tests.get("libraries") != libraries)
+    problems = _problems(_between_tests.get("state"), before, _between_tests.get("modules") != modules)
     if problems:
         where = _between_tests.get("test", "the test session's start")
         pytest.fail(f"global state changed between {where} and this test (by a module- or session-scoped fixture, "
@@ -111,8 +113,9 @@ def _no_global_state_left_behind(request):
     filters = list(warnings.filters)
     yield
     after = _state()
-    problems = _problems(before, after, _libraries() != libraries)
-    if list(warnings.filters) != filters:
+    imported = _modules() != modules
+    problems = _problems(before, after, imported)
+    if not imported and list(warnings.filters) != filters:
         problems.append("warnings filters changed (use `with warnings.catch_warnings():` or "
                         "@pytest.mark.filterwarnings)")
     if problems:  # report the culprit only: undo what can be undone, so the next test starts clean
@@ -125,6 +128,6 @@ def _no_global_state_left_behind(request):
 
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         after = _state()
-    _between_tests.update(state=after, libraries=_libraries(), test=request.node.nodeid)
+    _between_tests.update(state=after, modules=_modules(), test=request.node.nodeid)
     if problems:
         pytest.fail(f"{request.node.nodeid} left global state behind: " + "; ".join(problems), pytrace=False)

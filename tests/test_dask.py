@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import time
+import warnings
 
 import numpy as np
 import pytest

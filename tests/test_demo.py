@@ -204,13 +204,13 @@ def test_kernels_and_widths_options_through_the_cli(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--kernels", "gaussian,gauss"], "argument --kernels: kernels: each must be one of"),
-        (["--kernels", ","], "argument --kernels: kernels must name at least one kernel"),
-        (["--kernels", "boxcar,boxcar"], "argument --kernels: kernels must not repeat a kernel"),
-        (["--widths", "0.1,-2"], "argument --widths: widths: each width must be positive and finite, got -2.0"),
-        (["--widths", "0.1,x"], "argument --widths: widths must be positive numbers, comma-separated; got '0.1,x'"),
-        (["--widths", "inf"], "argument --widths: widths: each width must be positive and finite, got inf"),
-        (["--widths", "1,1.0"], "argument --widths: widths must not repeat a width"),
+        (["--kernels", "gaussian,gauss"], "--kernels: kernels: each must be one of"),
+        (["--kernels", ","], "--kernels: kernels must name at least one kernel"),
+        (["--kernels", "boxcar,boxcar"], "--kernels: kernels must not repeat a kernel"),
+        (["--widths", "0.1,-2"], "--widths: widths: each width must be positive and finite, got -2.0"),
+        (["--widths", "0.1,x"], "--widths: widths must be positive numbers, comma-separated; got '0.1,x'"),
+        (["--widths", "inf"], "--widths: widths: each width must be positive and finite, got inf"),
+        (["--widths", "1,1.0"], "--widths: widths must not repeat a width"),
     ],
 )
 def test_bad_kernels_or_widths_exit_2_naming_the_option(tmp_path, args, message):
