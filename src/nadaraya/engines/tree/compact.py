@@ -1,0 +1,221 @@
+"""Compact kernels on the k-d tree: exact sums from centred node moments.
+
+A query visits the tree depth first. A node whose box lies entirely outside
+the query's support is skipped; a node entirely inside it is summed from its
+moments when the kernel is a polynomial of ``t = u**2`` (boxcar ``1``,
+Epanechnikov ``1 - t``, biweight ``(1 - t)**2``); everything else (leaves
+straddling the support's edge, and every key of the triangular, tricube and
+cosine kernels) is summed key by key, with the reference's own test
+``t < 1`` (``t <= 1`` for boxcar) on the reference's own ``t``. The box tests
+carry a margin of a few ulp, so a node is summed from moments only when every
+key in it passes that test.
+
+Moments. With ``x = k - c`` (c the node's box centre, ``|x| <= r``) and
+``y = q - c``, ``t = |y|**2 + s`` with ``s = |x|**2 - 2 y.x``, so for
+``K = P(t) = e0 + e1 t + e2 t**2``
+
+    sum_keys v K = P(|y|^2) S0 + P'(|y|^2) (S2 - 2 y.S1) + e2 (S4 - 4 y.U + 4 y'Ty)
+
+with ``S0 = sum v``, ``S1 = sum v x``, ``S2 = sum v |x|^2``, ``T = sum v x x'``,
+``U = sum v x |x|^2``, ``S4 = sum v |x|^4``, each computed directly from the
+node's keys about its own centre. A node is only ever inside a support if
+its radius is at most 1, so every term is O(1) and nothing cancels the way
+global power sums would. Each query carries a rounding certificate, the sum
+over moment nodes of ``count (|P| + |P'| sigma + |e2| sigma**2)`` with
+``sigma = 2 |y| r + r**2`` (a bound on the size of the terms added); when it
+exceeds :data:`CERTIFICATE_RATIO` times the query's sum of weights (keys
+crowded at the very edge of the support) the query is summed key by key.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .build import STACK, box_max_sq, box_min_sq, sq_dist
+
+__all__ = ["poly_in_t", "moment_terms", "node_moments", "compact_blocks", "CERTIFICATE_RATIO"]
+
+#: A query whose rounding certificate exceeds this many times its sum of weights is summed key by key.
+CERTIFICATE_RATIO = 64.0
+
+# kernel codes (those of nadaraya.engines.stream.KERNEL_CODES)
+_BOXCAR, _EPAN, _TRIANGULAR, _BIWEIGHT, _TRICUBE, _COSINE = 3, 4, 5, 6, 7, 8
+
+
+def poly_in_t(poly):
+    """Coefficients ``(e0, e1, e2)`` of K as a polynomial of ``t = u**2`` of degree <= 2, or None."""
+    if poly is None or len(poly) > 5 or any(c != 0 for c in poly[1::2]):
+        return None
+    e = [float(c) for c in poly[::2]]
+    return tuple(e + [0.0] * (3 - len(e)))
+
+
+def moment_terms(degree: int, d: int) -> int:
+    """Moments per node and value column for a polynomial of ``t`` of ``degree`` in ``d`` dimensions."""
+    return (1, d + 2, d + 2 + d * (d + 1) // 2 + d + 1)[degree]
+
+
+@njit(cache=True, parallel=True)
+def node_moments(kp, V, lo, hi, centre, nodes, degree, L):
+    """Moments (see the module docstring) of the listed nodes → (len(nodes), L, kc)."""
+    d = kp.shape[1]
+    kc = V.shape[1]
+    M = np.zeros((nodes.shape[0], L, kc))
+    for s in prange(nodes.shape[0]):
+        j = nodes[s]
+        x = np.empty(d)
+        for i in range(lo[j], hi[j]):
+            x2 = 0.0
+            for c in range(d):
+                x[c] = kp[i, c] - centre[j, c]
+                x2 += x[c] * x[c]
+            for col in range(kc):
+                v = V[i, col]
+                M[s, 0, col] += v
+                if degree == 0:
+                    continue
+                for c in range(d):
+                    M[s, 1 + c, col] += v * x[c]
+                M[s, d + 1, col] += v * x2
+                if degree == 1:
+                    continue
+                a = d + 2
+                for c in range(d):
+                    vx = v * x[c]
+                    for e in range(c, d):
+                        M[s, a, col] += vx * x[e]
+                        a += 1
+                for c in range(d):
+                    M[s, a + c, col] += v * x[c] * x2
+                M[s, a + d, col] += v * x2 * x2
+    return M
+
+
+@njit(cache=True, inline="always")
+def _weight(code, t):
+    """K at squared scaled distance ``t`` inside the support (K(0) = 1)."""
+    if code == _BOXCAR:
+        return 1.0
+    if code == _EPAN:
+        return 1.0 - t
+    if code == _TRIANGULAR:
+        return 1.0 - math.sqrt(t)
+    if code == _BIWEIGHT:
+        u = 1.0 - t
+        return u * u
+    if code == _TRICUBE:
+        u = 1.0 - t * math.sqrt(t)
+        return u * u * u
+    c = math.cos(0.5 * math.pi * math.sqrt(t))
+    return c if c > 0.0 else 0.0
+
+
+@njit(cache=True)
+def _add_moments(q, j, s, centre, radius, M, degree, e0, e1, e2, count, acc):
+    """Add node j's sum of K v (moments M[s]) to acc; return the certificate term."""
+    d = q.shape[0]
+    kc = acc.shape[0]
+    y = q - centre[j]
+    Y = 0.0
+    for c in range(d):
+        Y += y[c] * y[c]
+    P = e0 + Y * (e1 + Y * e2)
+    dP = e1 + 2.0 * e2 * Y
+    for col in range(kc):
+        tot = P * M[s, 0, col]
+        if degree >= 1:
+            lin = M[s, d + 1, col]
+            for c in range(d):
+                lin -= 2.0 * y[c] * M[s, 1 + c, col]
+            tot += dP * lin
+        if degree == 2:
+            a = d + 2
+            quad = 0.0
+            for c in range(d):
+                row = 0.0
+                for e in range(c, d):
+                    f = 1.0 if e == c else 2.0
+                    row += f * y[e] * M[s, a, col]
+                    a += 1
+                quad += y[c] * row
+            cub = 0.0
+            for c in range(d):
+                cub += y[c] * M[s, a + c, col]
+            tot += e2 * (M[s, a + d, col] - 4.0 * cub + 4.0 * quad)
+        acc[col] += tot
+    r = radius[j]
+    sig = 2.0 * math.sqrt(Y) * r + r * r
+    return count * (abs(P) + abs(dP) * sig + abs(e2) * sig * sig)
+
+
+@njit(cache=True)
+def _query(q, excl, lo, hi, left, right, bmin, bmax, centre, radius, kp, V, code, closed, f32, margin,
+           slot, M, degree, e0, e1, e2, use_moments, acc, stack):
+    """Sum ``K v`` (and K, the last column) of one query into acc; returns (keys inside, certificate)."""
+    kc = acc.shape[0]
+    acc[:] = 0.0
+    inside = 0
+    cert = 0.0
+    top = 0
+    stack[0] = 0
+    while top >= 0:
+        j = stack[top]
+        top -= 1
+        if box_min_sq(q, bmin, bmax, j) > 1.0 + margin:
+            continue
+        a = lo[j]
+        b = hi[j]
+        if use_moments and slot[j] >= 0 and not (a <= excl < b) and box_max_sq(q, bmin, bmax, j) < 1.0 - margin:
+            cert += _add_moments(q, j, slot[j], centre, radius, M, degree, e0, e1, e2, b - a, acc)
+            inside += b - a
+            continue
+        if left[j] >= 0:
+            top += 1
+            stack[top] = right[j]
+            top += 1
+            stack[top] = left[j]
+            continue
+        for i in range(a, b):
+            t = sq_dist(q, kp, i, f32)
+            if i == excl or not (t < 1.0 or (closed and t == 1.0)):
+                continue
+            w = _weight(code, t)
+            for col in range(kc):
+                acc[col] += w * V[i, col]
+            inside += 1
+            cert += w
+    return inside, cert
+
+
+@njit(cache=True, parallel=True)
+def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kp, V, code, closed, f32, margin,
+                   slot, M, degree, e0, e1, e2, ratio, block, out):
+    """Fill out[i] = (sum K v, sum K) for every query (rows in tree order), in blocks of ``block`` queries.
+
+    Blocks are handed to threads one at a time (dynamic scheduling), so a
+    descheduled thread holds up at most one block. Rows with no key inside
+    the support get a zero weight sum. Returns how many queries failed the
+    rounding certificate (and were summed key by key).
+    """
+    m = qs.shape[0]
+    kc = V.shape[1]
+    nblocks = (m + block - 1) // block
+    fallbacks = np.zeros(nblocks, np.int64)
+    for blk in prange(nblocks):
+        acc = np.empty(kc)
+        stack = np.empty(STACK, np.int64)
+        for i in range(blk * block, min(m, (blk + 1) * block)):
+            q = qs[i]
+            inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kp, V, code,
+                                  closed, f32, margin, slot, M, degree, e0, e1, e2, degree >= 0, acc, stack)
+            if inside > 0 and degree >= 0 and not (cert <= ratio * acc[kc - 1]):
+                fallbacks[blk] += 1
+                inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kp, V, code,
+                                      closed, f32, margin, slot, M, degree, e0, e1, e2, False, acc, stack)
+            if inside == 0:
+                acc[:] = 0.0
+            out[i] = acc
+    return fallbacks.sum()
