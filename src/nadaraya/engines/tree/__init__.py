@@ -3,7 +3,7 @@
 Inputs are the engines' canonical arrays (see :mod:`nadaraya.engines`):
 queries (b, m, d) and keys (b, n, d) already divided by the bandwidth (so
 per-dimension bandwidths cost nothing), values (b, n, k). Per batch element
-the keys get a k-d tree (:mod:`.build`, O(n log n), leaves of at most
+the keys get a k-d tree (:mod:`.kdtree`, O(n log n), leaves of at most
 :data:`LEAF` keys, bounding boxes per node) and so do the queries, whose tree
 order puts neighbouring queries next to each other: threads take blocks of
 :data:`QUERY_BLOCK` consecutive queries one at a time (dynamic scheduling:
@@ -61,7 +61,7 @@ from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
 from ..stream import KERNEL_CODES, Partials, _threads, finalize
 from . import compact, gauss
-from .build import build
+from .kdtree import build
 
 __all__ = ["NAME", "supports", "pool", "partials", "KERNELS"]
 

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .build import STACK, box_max_sq, box_min_sq, sq_dist
+from .kdtree import STACK, box_max_sq, box_min_sq, sq_dist
 
 __all__ = ["poly_in_t", "moment_terms", "node_moments", "compact_blocks", "CERTIFICATE_RATIO"]
 

@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .build import STACK, box_min_sq, sq_dist
+from .kdtree import STACK, box_min_sq, sq_dist
 
 __all__ = ["taylor_order", "multi_indices", "taylor_moments", "nearest_blocks", "gauss_blocks"]
 

@@ -144,8 +144,9 @@ def build(points: np.ndarray, leaf: int) -> Tree:
     pos = np.empty_like(perm)
     pos[perm] = np.arange(perm.shape[0])
     centre = 0.5 * (bmin + bmax)
-    radius = 0.5 * np.sqrt(((bmax - bmin) ** 2).sum(axis=1))
-    radius *= 1.0 + 1e-15 * pts.shape[1]  # cover the rounding of the centre
+    radius = 0.5 * np.sqrt(((bmax - bmin) ** 2).sum(axis=1)) * (1.0 + 1e-14)
+    # cover the rounding of the centre and of |x - centre|, which scale with the coordinates
+    radius += 4.0 * np.finfo(np.float64).eps * np.sqrt(pts.shape[1]) * np.maximum(abs(bmin), abs(bmax)).max(axis=1)
     return Tree(perm, pos, lo, hi, left, right, bmin, bmax, centre, radius)
 
 
