@@ -270,7 +270,8 @@ def test_taylor_series_at_the_edge_of_its_radius(d):
     x *= r / np.linalg.norm(x, axis=1, keepdims=True)
     x[0] = r * np.eye(d)[0]
     V = np.column_stack([rng.uniform(0.5, 1, 64), np.ones(64)])
-    E = gauss.taylor_moments(x, V, np.array([0]), np.array([64]), np.zeros((1, d)), np.array([0]), parent, dim, inv)
+    kt, vt = np.ascontiguousarray(x.T), np.ascontiguousarray(V.T)  # the engine's (d, n) and (k + 1, n) layouts
+    E = gauss.taylor_moments(kt, vt, np.array([0]), np.array([64]), np.zeros((1, d)), np.array([0]), parent, dim, inv)
     y = -(tree.RHO / r) * np.eye(d)[0]
     mono = np.ones(parent.shape[0])
     for a in range(1, parent.shape[0]):

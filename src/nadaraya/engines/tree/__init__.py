@@ -21,8 +21,9 @@ with the dense reference is to ~1e-15 of max|values| (a rounding certificate
 sends the rare query whose moment sums could cancel to the key-by-key path).
 
 **Gaussian and Laplace** (:mod:`.gauss`): weights relative to each query's
-nearest key (so the sum of weights ``D >= 1``), nodes dropped when their
-weight bound is below ``DROP * tol`` times the weight summed so far, and, for
+nearest key (so the sum of weights ``D >= 1``), nodes dropped while the sum
+of their weight bounds stays within ``tol / 9`` of the weight summed so far
+(nearer nodes first), and, for
 the Gaussian, Taylor far-field expansions of nodes with ``|q - c| r <= RHO``.
 Error bound, with ``tau = RHO**p exp(2 RHO) / p! <= tol / 16`` the
 expansion's relative error per key and ``W`` the dropped weight:
@@ -32,9 +33,8 @@ expansion's relative error per key and ``W`` the dropped weight:
 
 because perturbing every weight by a factor within ``1 +- tau`` moves a
 weighted mean by at most ``2 tau / (1 - tau) max|v|``, dropping weight W
-moves it by at most ``2 W / D max|v|``, and ``W <= tol / 9 * D_computed`` is
-checked after every query (the query is redone with a 1024 times smaller
-drop threshold, at worst none, when it fails). This is the bound of the
+moves it by at most ``2 W / D max|v|``, and ``W <= tol / 9 * D_computed``
+holds by construction (``D_computed >= D / (1 + tau)``). This is the bound of the
 sorted 1-D engine (:mod:`nadaraya.engines.sorted1d`). A ``tol`` below
 :data:`MIN_TOL` is treated as ``MIN_TOL``: rounding (~1e-14) dominates there
 and no float64 engine, the dense one included, agrees to better. The Laplace
@@ -59,7 +59,7 @@ import numpy as np
 
 from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
-from ..stream import KERNEL_CODES, Partials, _threads, finalize
+from ..stream import Partials, _threads, finalize
 from . import compact, gauss
 from .kdtree import build
 
@@ -68,16 +68,23 @@ __all__ = ["NAME", "supports", "pool", "partials", "KERNELS"]
 NAME = "tree"
 #: Largest input dimension the engine accepts (a k-d tree loses its edge well before that).
 MAX_DIM = 16
-#: Keys per leaf of the key tree (and queries per leaf of the query tree).
+#: Keys per leaf of the key tree, for the compact kernels and for the Gaussian and Laplace kernels
+#: (whose walks visit many more nodes: a larger leaf trades cheap vectorised key sums for node visits).
 LEAF = 16
+LEAF_EXP = 128
+#: Nodes of at most this many keys that lie wholly inside a support (compact kernels) or wholly where
+#: no key can be dropped (Gaussian, Laplace) are summed as one run of keys, without descending.
+DIRECT_MAX = 1024
 #: Consecutive queries (in query-tree order) a thread takes at a time.
 QUERY_BLOCK = 32
-#: Per-node drop threshold of the Gaussian and Laplace walks, relative to tol and the weight so far.
-DROP = 2.0**-10
+#: Largest weight bound of one dropped node, as a fraction of the query's drop budget (tol / 9 of its weight).
+DROP = 2.0**-6
 #: Largest ``|q - c| r`` at which a Gaussian node is summed from its Taylor moments.
 RHO = 0.5
 #: A node gets Taylor moments when it holds at least this many times as many keys as the series has terms.
 EXPAND_MIN = 2
+#: Largest radius of a node with Taylor moments: a query within ``RHO / TAYLOR_RADIUS`` of its centre can use them.
+TAYLOR_RADIUS = 1.0
 #: No Taylor moments when the series would have more terms than this (high d, tiny tol).
 MAX_TERMS = 4096
 #: With the default thread count, problems with at most this many ``m * min(n, 1024)`` run on one thread:
@@ -111,50 +118,48 @@ def _margin(dtype, d):
     return 8.0 * (d + 1) * float(np.finfo(dtype).eps)
 
 
-def _compact_sums(kernel, tk, kp, V, qs, excl, f32, margin):
+def _compact_sums(kernel, tk, kt, vt, qs, excl, f32, margin):
     """(sum K v, sum K) per query (tree order) for a compact kernel."""
     e = compact.poly_in_t(kernel.poly)
     degree = -1 if e is None else max(i for i in range(3) if e[i] != 0.0)
-    d = kp.shape[1]
-    kc = V.shape[1]
+    d, kc = kt.shape[0], vt.shape[0]
     count = tk.hi - tk.lo
     if degree >= 0:
         L = compact.moment_terms(degree, d)
         nodes = np.flatnonzero((tk.radius <= 1.0) & (count * (d + kc) >= L * kc))
-        M = compact.node_moments(kp, V, tk.lo, tk.hi, tk.centre, nodes, degree, L)
+        M = compact.node_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, degree, L)
     else:
         e, nodes, M = (0.0, 0.0, 0.0), np.zeros(0, np.int64), np.zeros((0, 1, kc))
     slot = np.full(tk.lo.shape[0], -1, np.int64)
     slot[nodes] = np.arange(nodes.shape[0])
     out = np.empty((qs.shape[0], kc))
     compact.compact_blocks(
-        qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre, tk.radius, kp, V,
-        KERNEL_CODES[kernel.name], kernel.name == "boxcar", f32, margin, slot, M, degree, *e,
-        compact.CERTIFICATE_RATIO, QUERY_BLOCK, out,
+        qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre, tk.radius, kt, vt,
+        compact.CODES[kernel.name], kernel.name == "boxcar", f32, margin, slot, M, degree, *e,
+        compact.CERTIFICATE_RATIO, QUERY_BLOCK, DIRECT_MAX, out,
     )
     return out
 
 
-def _exp_sums(kernel, tk, kp, V, qs, excl, t_nn, f32, tol):
+def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol):
     """(sum w v, sum w) per query (tree order), weights relative to the nearest key."""
     tol = max(float(tol), MIN_TOL)
-    d = kp.shape[1]
-    kc = V.shape[1]
+    d, kc = kt.shape[0], vt.shape[0]
     laplace = kernel.name == "laplace"
     parent, dim, inv = gauss.multi_indices(d, 1 if laplace else gauss.taylor_order(tol, RHO))
     T = parent.shape[0]
     count = tk.hi - tk.lo
     nodes = np.zeros(0, np.int64)
     if not laplace and T <= MAX_TERMS:
-        nodes = np.flatnonzero(count >= EXPAND_MIN * T)
-    E = gauss.taylor_moments(kp, V, tk.lo, tk.hi, tk.centre, nodes, parent, dim, inv)
+        nodes = np.flatnonzero((count >= EXPAND_MIN * T) & (tk.radius <= TAYLOR_RADIUS))
+    E = gauss.taylor_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, parent, dim, inv)
     slot = np.full(tk.lo.shape[0], -1, np.int64)
     slot[nodes] = np.arange(nodes.shape[0])
     out = np.empty((qs.shape[0], kc))
     dropped = np.empty(qs.shape[0])
     gauss.gauss_blocks(
-        qs, excl, t_nn, DROP * tol, tol / 9.0, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
-        tk.radius, kp, V, laplace, f32, slot, E, parent, dim, RHO, QUERY_BLOCK, out, dropped,
+        qs, excl, t_nn, tol / 9.0, DROP * tol / 9.0, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
+        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, QUERY_BLOCK, DIRECT_MAX, out, dropped,
     )
     return out
 
@@ -173,20 +178,21 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score):
         den = n - (own >= 0).astype(np.float64)
         return np.where(den > 0, 0.0, -np.inf), den, sums
     f32 = q.dtype == np.float32
-    tk = build(k, LEAF)
-    kp = np.ascontiguousarray(k[tk.perm], dtype=np.float64)
-    V = np.empty((n, kv + 1))
-    V[:, :kv] = v[tk.perm]
-    V[:, kv] = 1.0
-    qperm = build(q, LEAF).perm
+    tk = build(k, LEAF if kernel.compact else LEAF_EXP)
+    kt = np.ascontiguousarray(tk.points.T)  # (d, n) in tree order: a leaf's coordinates are contiguous
+    vt = np.empty((kv + 1, n))  # (k + 1, n): the values, then ones (for the weight sums)
+    vt[:kv] = v[tk.perm].T
+    vt[kv] = 1.0
+    qperm = build(q, QUERY_BLOCK).perm
     qs = np.ascontiguousarray(q[qperm], dtype=np.float64)
     excl = np.where(own[qperm] >= 0, tk.pos[own[qperm]], -1)
     t_nn = None
     if not kernel.compact or need_score:
         t_nn = np.empty(m)
-        gauss.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kp, f32, QUERY_BLOCK, t_nn)
+        gauss.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32, QUERY_BLOCK,
+                             max(LEAF, LEAF_EXP), t_nn)
     if kernel.compact:
-        out = _compact_sums(kernel, tk, kp, V, qs, excl, f32, _margin(q.dtype, d))
+        out = _compact_sums(kernel, tk, kt, vt, qs, excl, f32, _margin(q.dtype, d))
         den = out[:, kv]
         score = np.full(m, -np.inf)
         if need_score:  # rescale to the largest weight, K(t_nn), as the partials are defined
@@ -196,7 +202,7 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score):
             out /= ref[:, None]
             den = out[:, kv]
     else:
-        out = _exp_sums(kernel, tk, kp, V, qs, excl, t_nn, f32, tol)
+        out = _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol)
         den = out[:, kv]
         score = -0.5 * t_nn if kernel.name == "gaussian" else -np.sqrt(t_nn)
     back = np.empty_like(qperm)

@@ -34,15 +34,16 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .kdtree import STACK, box_max_sq, box_min_sq, sq_dist
+from .kdtree import STACK, box_max_sq, box_min_sq
+from .leaves import compact_run
 
-__all__ = ["poly_in_t", "moment_terms", "node_moments", "compact_blocks", "CERTIFICATE_RATIO"]
+__all__ = ["CODES", "poly_in_t", "moment_terms", "node_moments", "compact_blocks", "CERTIFICATE_RATIO"]
 
 #: A query whose rounding certificate exceeds this many times its sum of weights is summed key by key.
 CERTIFICATE_RATIO = 64.0
 
-# kernel codes (those of nadaraya.engines.stream.KERNEL_CODES)
-_BOXCAR, _EPAN, _TRIANGULAR, _BIWEIGHT, _TRICUBE, _COSINE = 3, 4, 5, 6, 7, 8
+#: Compact kernel name -> code of its jitted weight formula (:func:`.leaves.compact_run`).
+CODES = {"boxcar": 3, "epanechnikov": 4, "triangular": 5, "biweight": 6, "tricube": 7, "cosine": 8}
 
 
 def poly_in_t(poly):
@@ -59,10 +60,10 @@ def moment_terms(degree: int, d: int) -> int:
 
 
 @njit(cache=True, parallel=True)
-def node_moments(kp, V, lo, hi, centre, nodes, degree, L):
+def node_moments(kt, vt, lo, hi, centre, nodes, degree, L):
     """Moments (see the module docstring) of the listed nodes → (len(nodes), L, kc)."""
-    d = kp.shape[1]
-    kc = V.shape[1]
+    d = kt.shape[0]
+    kc = vt.shape[0]
     M = np.zeros((nodes.shape[0], L, kc))
     for s in prange(nodes.shape[0]):
         j = nodes[s]
@@ -70,10 +71,10 @@ def node_moments(kp, V, lo, hi, centre, nodes, degree, L):
         for i in range(lo[j], hi[j]):
             x2 = 0.0
             for c in range(d):
-                x[c] = kp[i, c] - centre[j, c]
+                x[c] = kt[c, i] - centre[j, c]
                 x2 += x[c] * x[c]
             for col in range(kc):
-                v = V[i, col]
+                v = vt[col, i]
                 M[s, 0, col] += v
                 if degree == 0:
                     continue
@@ -92,25 +93,6 @@ def node_moments(kp, V, lo, hi, centre, nodes, degree, L):
                     M[s, a + c, col] += v * x[c] * x2
                 M[s, a + d, col] += v * x2 * x2
     return M
-
-
-@njit(cache=True, inline="always")
-def _weight(code, t):
-    """K at squared scaled distance ``t`` inside the support (K(0) = 1)."""
-    if code == _BOXCAR:
-        return 1.0
-    if code == _EPAN:
-        return 1.0 - t
-    if code == _TRIANGULAR:
-        return 1.0 - math.sqrt(t)
-    if code == _BIWEIGHT:
-        u = 1.0 - t
-        return u * u
-    if code == _TRICUBE:
-        u = 1.0 - t * math.sqrt(t)
-        return u * u * u
-    c = math.cos(0.5 * math.pi * math.sqrt(t))
-    return c if c > 0.0 else 0.0
 
 
 @njit(cache=True)
@@ -152,8 +134,8 @@ def _add_moments(q, j, s, centre, radius, M, degree, e0, e1, e2, count, acc):
 
 
 @njit(cache=True)
-def _query(q, excl, lo, hi, left, right, bmin, bmax, centre, radius, kp, V, code, closed, f32, margin,
-           slot, M, degree, e0, e1, e2, use_moments, acc, stack):
+def _query(q, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed, f32, margin,
+           slot, M, degree, e0, e1, e2, use_moments, acc, stack, buf):
     """Sum ``K v`` (and K, the last column) of one query into acc; returns (keys inside, certificate)."""
     kc = acc.shape[0]
     acc[:] = 0.0
@@ -168,31 +150,26 @@ def _query(q, excl, lo, hi, left, right, bmin, bmax, centre, radius, kp, V, code
             continue
         a = lo[j]
         b = hi[j]
-        if use_moments and slot[j] >= 0 and not (a <= excl < b) and box_max_sq(q, bmin, bmax, j) < 1.0 - margin:
+        within = box_max_sq(q, bmin, bmax, j) < 1.0 - margin
+        if within and use_moments and slot[j] >= 0 and not (a <= excl < b):
             cert += _add_moments(q, j, slot[j], centre, radius, M, degree, e0, e1, e2, b - a, acc)
             inside += b - a
             continue
-        if left[j] >= 0:
+        if left[j] >= 0 and not (within and b - a <= buf.shape[0]):  # a node inside the support: one run
             top += 1
             stack[top] = right[j]
             top += 1
             stack[top] = left[j]
             continue
-        for i in range(a, b):
-            t = sq_dist(q, kp, i, f32)
-            if i == excl or not (t < 1.0 or (closed and t == 1.0)):
-                continue
-            w = _weight(code, t)
-            for col in range(kc):
-                acc[col] += w * V[i, col]
-            inside += 1
-            cert += w
+        count, wsum = compact_run(q, kt, vt, a, b, excl, code, closed, f32, buf, acc)
+        inside += count
+        cert += wsum
     return inside, cert
 
 
 @njit(cache=True, parallel=True)
-def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kp, V, code, closed, f32, margin,
-                   slot, M, degree, e0, e1, e2, ratio, block, out):
+def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed, f32, margin,
+                   slot, M, degree, e0, e1, e2, ratio, block, direct_max, out):
     """Fill out[i] = (sum K v, sum K) for every query (rows in tree order), in blocks of ``block`` queries.
 
     Blocks are handed to threads one at a time (dynamic scheduling), so a
@@ -201,20 +178,21 @@ def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kp
     rounding certificate (and were summed key by key).
     """
     m = qs.shape[0]
-    kc = V.shape[1]
+    kc = vt.shape[0]
     nblocks = (m + block - 1) // block
     fallbacks = np.zeros(nblocks, np.int64)
     for blk in prange(nblocks):
         acc = np.empty(kc)
         stack = np.empty(STACK, np.int64)
+        buf = np.empty(direct_max)
         for i in range(blk * block, min(m, (blk + 1) * block)):
             q = qs[i]
-            inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kp, V, code,
-                                  closed, f32, margin, slot, M, degree, e0, e1, e2, degree >= 0, acc, stack)
+            inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code,
+                                  closed, f32, margin, slot, M, degree, e0, e1, e2, degree >= 0, acc, stack, buf)
             if inside > 0 and degree >= 0 and not (cert <= ratio * acc[kc - 1]):
                 fallbacks[blk] += 1
-                inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kp, V, code,
-                                      closed, f32, margin, slot, M, degree, e0, e1, e2, False, acc, stack)
+                inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code,
+                                      closed, f32, margin, slot, M, degree, e0, e1, e2, False, acc, stack, buf)
             if inside == 0:
                 acc[:] = 0.0
             out[i] = acc

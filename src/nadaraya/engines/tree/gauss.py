@@ -8,9 +8,11 @@ sum of weights ``D >= 1``: nothing underflows, whatever the bandwidth.
 
 Then a second depth-first walk, nearer child first. A node of ``count``
 keys whose box is at squared distance ``t_lo`` weighs at most ``W = count
-w(t_lo)``; it is dropped when ``W <= threshold * max(1, D_so_far)``
-(``threshold = DROP * tol``), and ``W`` is added to the query's dropped
-weight. A Gaussian node with Taylor moments
+w(t_lo)``; it is dropped when ``W <= DROP * budget * max(1, D_so_far)`` and
+the query's dropped weight, W included, stays within ``budget * max(1,
+D_so_far)`` (the first rule keeps near nodes from spending the budget that
+the many far ones need). The sum of weights only grows and ends
+``>= 1``, so at the end the dropped weight is at most ``budget * D``. A Gaussian node with Taylor moments
 
     E_a = sum_keys v exp(-|x|^2 / 2) x^a / a!      (x = k - c, multi-indices |a| < p)
 
@@ -32,7 +34,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .kdtree import STACK, box_min_sq, sq_dist
+from .kdtree import STACK, box_max_sq, box_min_sq
+from .leaves import exp_run, run_t
 
 __all__ = ["taylor_order", "multi_indices", "taylor_moments", "nearest_blocks", "gauss_blocks"]
 
@@ -72,10 +75,10 @@ def multi_indices(d: int, p: int):
 
 
 @njit(cache=True, parallel=True)
-def taylor_moments(kp, V, lo, hi, centre, nodes, parent, dim, inv):
+def taylor_moments(kt, vt, lo, hi, centre, nodes, parent, dim, inv):
     """Taylor moments E (see the module docstring) of the listed nodes → (len(nodes), T, kc)."""
-    d = kp.shape[1]
-    kc = V.shape[1]
+    d = kt.shape[0]
+    kc = vt.shape[0]
     T = parent.shape[0]
     E = np.zeros((nodes.shape[0], T, kc))
     for s in prange(nodes.shape[0]):
@@ -85,20 +88,20 @@ def taylor_moments(kp, V, lo, hi, centre, nodes, parent, dim, inv):
         for i in range(lo[j], hi[j]):
             x2 = 0.0
             for c in range(d):
-                x[c] = kp[i, c] - centre[j, c]
+                x[c] = kt[c, i] - centre[j, c]
                 x2 += x[c] * x[c]
             mono[0] = math.exp(-0.5 * x2)
             for a in range(1, T):
                 mono[a] = mono[parent[a]] * x[dim[a]] * inv[a]
             for col in range(kc):
-                v = V[i, col]
+                v = vt[col, i]
                 for a in range(T):
                     E[s, a, col] += v * mono[a]
     return E
 
 
 @njit(cache=True)
-def _nearest(q, excl, lo, hi, left, right, bmin, bmax, kp, f32, stack):
+def _nearest(q, excl, lo, hi, left, right, bmin, bmax, kt, f32, stack, buf):
     """Smallest squared distance from q to a key other than ``excl`` (inf if none)."""
     best = np.inf
     top = 0
@@ -118,37 +121,42 @@ def _nearest(q, excl, lo, hi, left, right, bmin, bmax, kp, f32, stack):
             top += 1
             stack[top] = b
             continue
-        for i in range(lo[j], hi[j]):
-            if i != excl:
-                t = sq_dist(q, kp, i, f32)
-                if t < best:
-                    best = t
+        a = lo[j]
+        run_t(q, kt, a, hi[j], f32, buf)
+        for i in range(a, hi[j]):
+            if i != excl and buf[i - a] < best:
+                best = buf[i - a]
     return best
 
 
 @njit(cache=True, parallel=True)
-def nearest_blocks(qs, excl, lo, hi, left, right, bmin, bmax, kp, f32, block, out):
+def nearest_blocks(qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, block, leaf, out):
     """out[i] = squared distance from query i to its nearest key (other than excl[i])."""
     m = qs.shape[0]
     nblocks = (m + block - 1) // block
     for blk in prange(nblocks):
         stack = np.empty(STACK, np.int64)
+        buf = np.empty(leaf)
         for i in range(blk * block, min(m, (blk + 1) * block)):
-            out[i] = _nearest(qs[i], excl[i], lo, hi, left, right, bmin, bmax, kp, f32, stack)
+            out[i] = _nearest(qs[i], excl[i], lo, hi, left, right, bmin, bmax, kt, f32, stack, buf)
 
 
 @njit(cache=True, inline="always")
-def _w(laplace, t, t_nn, s_nn):
-    """Weight relative to the nearest key (``s_nn = sqrt(t_nn)``)."""
+def _decay(laplace, t, t_nn, s_nn):
+    """``-log`` of the weight relative to the nearest key (``s_nn = sqrt(t_nn)``)."""
     if laplace:
-        return math.exp(s_nn - math.sqrt(t))
-    return math.exp(-0.5 * (t - t_nn))
+        return math.sqrt(t) - s_nn
+    return 0.5 * (t - t_nn)
 
 
 @njit(cache=True)
-def _query(q, excl, t_nn, thr, lo, hi, left, right, bmin, bmax, centre, radius, kp, V, laplace, f32,
-           slot, E, parent, dim, rho_max, acc, stack, mono):
-    """Sum of w v (and w, the last column) of one query into acc; returns the dropped weight."""
+def _query(q, excl, t_nn, budget, node_share, keep, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
+           laplace, f32, slot, E, parent, dim, rho_max, direct_max, acc, stack, tstack, mono, buf):
+    """Sum of w v (and w, the last column) of one query into acc; returns the dropped weight.
+
+    ``keep``: a decay below which no key can ever be dropped (``-log(node_share n)``), so a
+    node whose farthest corner decays less is summed as one run without descending.
+    """
     d = q.shape[0]
     kc = acc.shape[0]
     T = parent.shape[0]
@@ -158,8 +166,10 @@ def _query(q, excl, t_nn, thr, lo, hi, left, right, bmin, bmax, centre, radius, 
     y = np.empty(d)
     top = 0
     stack[0] = 0
+    tstack[0] = box_min_sq(q, bmin, bmax, 0)
     while top >= 0:
         j = stack[top]
+        t_lo = tstack[top]
         top -= 1
         a = lo[j]
         b = hi[j]
@@ -167,10 +177,13 @@ def _query(q, excl, t_nn, thr, lo, hi, left, right, bmin, bmax, centre, radius, 
         count = b - a - (1 if own else 0)
         if count == 0:
             continue
-        bound = count * _w(laplace, box_min_sq(q, bmin, bmax, j), t_nn, s_nn)
-        if bound <= thr * max(acc[kc - 1], 1.0):
-            dropped += bound
-            continue
+        decay = _decay(laplace, t_lo, t_nn, s_nn)
+        if decay >= keep:
+            bound = count * math.exp(-decay)
+            have = max(acc[kc - 1], 1.0)
+            if bound <= node_share * have and dropped + bound <= budget * have:
+                dropped += bound
+                continue
         if not own and slot[j] >= 0:
             Y = 0.0
             for c in range(d):
@@ -188,52 +201,50 @@ def _query(q, excl, t_nn, thr, lo, hi, left, right, bmin, bmax, centre, radius, 
                         tot += mono[al] * E[s, al, col]
                     acc[col] += f * tot
                 continue
-        if left[j] >= 0:
+        if left[j] >= 0 and not (b - a <= direct_max and _decay(laplace, box_max_sq(q, bmin, bmax, j), t_nn, s_nn) < keep):
             l = left[j]
             r = right[j]
-            if box_min_sq(q, bmin, bmax, l) < box_min_sq(q, bmin, bmax, r):
-                l, r = r, l
+            tl = box_min_sq(q, bmin, bmax, l)
+            tr = box_min_sq(q, bmin, bmax, r)
+            if tl < tr:
+                l, r, tl, tr = r, l, tr, tl
             top += 1
             stack[top] = l
+            tstack[top] = tl
             top += 1
             stack[top] = r
+            tstack[top] = tr
             continue
-        for i in range(a, b):
-            if i == excl:
-                continue
-            w = _w(laplace, sq_dist(q, kp, i, f32), t_nn, s_nn)
-            for col in range(kc):
-                acc[col] += w * V[i, col]
+        exp_run(q, kt, vt, a, b, excl, laplace, f32, t_nn, s_nn, buf, acc)
     return dropped
 
 
 @njit(cache=True, parallel=True)
-def gauss_blocks(qs, excl, t_nn, thr, budget, lo, hi, left, right, bmin, bmax, centre, radius, kp, V, laplace,
-                 f32, slot, E, parent, dim, rho_max, block, out, dropped):
+def gauss_blocks(qs, excl, t_nn, budget, node_share, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, laplace,
+                 f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped):
     """Fill out[i] = (sum w v, sum w) for every query, in dynamically scheduled blocks.
 
-    A query whose dropped weight exceeds ``budget`` times its sum of weights
-    is redone with a 1024 times smaller drop threshold (at worst none).
-    ``dropped[i]`` gets the final dropped weight over the sum of weights.
+    ``dropped[i]`` gets the query's dropped weight over its sum of weights
+    (at most ``budget``).
     """
     m = qs.shape[0]
-    kc = V.shape[1]
+    kc = vt.shape[0]
     nblocks = (m + block - 1) // block
+    share_n = node_share * vt.shape[1] * (1.0 + 1e-6)
+    keep = -math.log(share_n) if share_n < 1.0 else -np.inf
     for blk in prange(nblocks):
         acc = np.empty(kc)
         stack = np.empty(STACK, np.int64)
         mono = np.empty(parent.shape[0])
+        tstack = np.empty(STACK)
+        buf = np.empty(direct_max)
         for i in range(blk * block, min(m, (blk + 1) * block)):
             if not t_nn[i] < np.inf:  # no key (a shard without keys for this query)
                 out[i] = 0.0
                 dropped[i] = 0.0
                 continue
-            th = thr
-            while True:
-                lost = _query(qs[i], excl[i], t_nn[i], th, lo, hi, left, right, bmin, bmax, centre, radius, kp, V,
-                              laplace, f32, slot, E, parent, dim, rho_max, acc, stack, mono)
-                if lost <= budget * acc[kc - 1] or th == 0.0:
-                    break
-                th = th / 1024.0 if th > 1e-300 else 0.0
+            lost = _query(qs[i], excl[i], t_nn[i], budget, node_share, keep, lo, hi, left, right, bmin, bmax, centre,
+                          radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, direct_max, acc, stack, tstack,
+                          mono, buf)
             out[i] = acc
             dropped[i] = lost / acc[kc - 1]

@@ -39,6 +39,8 @@ class Tree(NamedTuple):
     centre : ndarray of float64, shape (nodes, d)
     radius : ndarray of float64, shape (nodes,)
         Half-diagonal of the box: ``|x - centre| <= radius`` for every point x of the node.
+    points : ndarray of float64, shape (n, d)
+        ``points[perm]``, the points in tree order.
     """
 
     perm: np.ndarray
@@ -51,30 +53,44 @@ class Tree(NamedTuple):
     bmax: np.ndarray
     centre: np.ndarray
     radius: np.ndarray
+    points: np.ndarray
+
+
+@njit(cache=True, inline="always")
+def _swap(idx, work, i, j):
+    t = idx[i]
+    idx[i] = idx[j]
+    idx[j] = t
+    for c in range(work.shape[1]):
+        x = work[i, c]
+        work[i, c] = work[j, c]
+        work[j, c] = x
 
 
 @njit(cache=True)
-def _select(idx, pts, dim, lo, hi, kth):
-    """Reorder ``idx[lo:hi]`` so that ``pts[idx[kth], dim]`` is in sorted place (Hoare quickselect)."""
+def _select(idx, work, dim, lo, hi, kth):
+    """Reorder rows ``lo:hi`` of ``work`` (and ``idx``) so that row ``kth`` is in sorted place along ``dim``.
+
+    Hoare quickselect with a median-of-three pivot; rows move physically, so
+    every pass reads memory in order.
+    """
     left = lo
     right = hi - 1
     while right > left:
         mid = (left + right) >> 1
-        a = pts[idx[left], dim]
-        b = pts[idx[mid], dim]
-        c = pts[idx[right], dim]
+        a = work[left, dim]
+        b = work[mid, dim]
+        c = work[right, dim]
         pivot = max(min(a, b), min(max(a, b), c))  # median of three
         i = left
         j = right
         while i <= j:
-            while pts[idx[i], dim] < pivot:
+            while work[i, dim] < pivot:
                 i += 1
-            while pts[idx[j], dim] > pivot:
+            while work[j, dim] > pivot:
                 j -= 1
             if i <= j:
-                t = idx[i]
-                idx[i] = idx[j]
-                idx[j] = t
+                _swap(idx, work, i, j)
                 i += 1
                 j -= 1
         if kth <= j:
@@ -89,6 +105,7 @@ def _select(idx, pts, dim, lo, hi, kth):
 def _build(pts, leaf):
     n, d = pts.shape
     idx = np.arange(n)
+    work = pts.copy()
     cap = 4 * (n // max(leaf // 2, 1)) + 4
     lo = np.empty(cap, np.int64)
     hi = np.empty(cap, np.int64)
@@ -111,9 +128,8 @@ def _build(pts, leaf):
             bmin[j, c] = np.inf
             bmax[j, c] = -np.inf
         for i in range(a, b):
-            p = idx[i]
             for c in range(d):
-                x = pts[p, c]
+                x = work[i, c]
                 if x < bmin[j, c]:
                     bmin[j, c] = x
                 if x > bmax[j, c]:
@@ -125,7 +141,7 @@ def _build(pts, leaf):
             if bmax[j, c] - bmin[j, c] > bmax[j, dim] - bmin[j, dim]:
                 dim = c
         mid = (a + b) >> 1
-        _select(idx, pts, dim, a, b, mid)
+        _select(idx, work, dim, a, b, mid)
         for child, ca, cb in ((count, a, mid), (count + 1, mid, b)):
             lo[child] = ca
             hi[child] = cb
@@ -134,20 +150,20 @@ def _build(pts, leaf):
         left[j] = count
         right[j] = count + 1
         count += 2
-    return idx, lo[:count], hi[:count], left[:count], right[:count], bmin[:count], bmax[:count]
+    return idx, work, lo[:count], hi[:count], left[:count], right[:count], bmin[:count], bmax[:count]
 
 
 def build(points: np.ndarray, leaf: int) -> Tree:
     """k-d tree over ``points`` (n, d), n >= 1, with at most ``leaf`` points per leaf."""
     pts = np.ascontiguousarray(points, dtype=np.float64)
-    perm, lo, hi, left, right, bmin, bmax = _build(pts, int(leaf))
+    perm, ordered, lo, hi, left, right, bmin, bmax = _build(pts, int(leaf))
     pos = np.empty_like(perm)
     pos[perm] = np.arange(perm.shape[0])
     centre = 0.5 * (bmin + bmax)
     radius = 0.5 * np.sqrt(((bmax - bmin) ** 2).sum(axis=1)) * (1.0 + 1e-14)
     # cover the rounding of the centre and of |x - centre|, which scale with the coordinates
     radius += 4.0 * np.finfo(np.float64).eps * np.sqrt(pts.shape[1]) * np.maximum(abs(bmin), abs(bmax)).max(axis=1)
-    return Tree(perm, pos, lo, hi, left, right, bmin, bmax, centre, radius)
+    return Tree(perm, pos, lo, hi, left, right, bmin, bmax, centre, radius, ordered)
 
 
 @njit(cache=True, inline="always")
