@@ -13,6 +13,12 @@ gauss2d   2-D Gaussian, m = n = 10^6, h = 0.01, tol 1e-10 (target: under 30 s); 
 kde3d     the Gaussian sums scikit-learn's KernelDensity (kd_tree, rtol = 1e-10) can
           express (values = 1), on gauss3d's inputs: log-density difference and ratio
 
+``--crossover`` instead times the tree and stream engines in this process on
+m = n from 2,000 to 64,000, uniform data in d = 1, 2, 3, 4, 6, 8 with Scott's
+bandwidth (``h = n**(-1 / (d + 4))`` times the data's standard deviation), for
+the Gaussian, Laplace, Epanechnikov and tricube kernels: the measurements
+behind the "auto" rule (``nadaraya.engines.tree.prefer``).
+
 Every implementation runs in a fresh subprocess (``--run CASE IMPL``) that
 times one warm call (after a small call that loads the compiled code) and
 reports its peak RSS (``ru_maxrss``) and tracemalloc peak; results go through
@@ -167,11 +173,38 @@ def _row(case, a_name, a, b_name, b, v):
             f"| {ratio:.1f}x | {err:.2e}{'' if same_nan else ' (NaN differ)'} | {mem} |")
 
 
+def crossover(threads: int, sizes=(2000, 8000, 32000, 64000)):
+    """Stream time / tree time, by kernel, d and m = n (Scott's bandwidth on uniform data)."""
+    from nadaraya._checks import prepare
+    from nadaraya.engines import stream, tree
+    from nadaraya.kernels import KERNELS
+
+    print("| kernel | d | " + " | ".join(f"n = {n:,}" for n in sizes) + " |")
+    print("|---|---|" + "---|" * len(sizes))
+    rng = np.random.default_rng(0)
+    for kernel in ("gaussian", "laplace", "epanechnikov", "tricube"):
+        for d in (1, 2, 3, 4, 6, 8):
+            cells = []
+            for n in sizes:
+                x = rng.uniform(size=(n, d))
+                p = prepare(x, x, np.sin(x.sum(axis=1)), x.std() * n ** (-1.0 / (d + 4)))
+                args = (p.queries, p.keys, p.values, KERNELS[kernel])
+                times = []
+                for engine in (tree, stream):
+                    engine.pool(*(a[:, :200] for a in args[:3]), args[3], num_threads=threads)  # compile / load
+                    t0 = time.perf_counter()
+                    engine.pool(*args, num_threads=threads)
+                    times.append(time.perf_counter() - t0)
+                cells.append(f"{times[1] / times[0]:.2f}")
+            print(f"| {kernel} | {d} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", action="append", choices=CASES)
     ap.add_argument("--scale", type=float, default=1.0, help="fraction of the issue's m = n (default 1)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--crossover", action="store_true", help="stream / tree time ratios behind the auto rule")
     ap.add_argument("--run", nargs=2, metavar=("CASE", "IMPL"), help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -179,6 +212,9 @@ def main(argv=None):
         print(json.dumps(run_one(*args.run, args.scale, args.threads, Path(args.out))))
         return
     print(f"threads {args.threads}, scale {args.scale}, tol {TOL:g}, load {os.getloadavg()[0]:.1f}\n")
+    if args.crossover:
+        crossover(args.threads)
+        return
     print("| case | tree | peer | peer / tree | max difference (/ max abs y; kde: log) | peak RSS MiB tree / peer |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:

@@ -78,7 +78,7 @@ DIRECT_MAX = 1024
 #: Consecutive queries (in query-tree order) a thread takes at a time.
 QUERY_BLOCK = 32
 #: Largest weight bound of one dropped node, as a fraction of the query's drop budget (tol / 9 of its weight).
-DROP = 2.0**-6
+DROP = 2.0**-3
 #: Largest ``|q - c| r`` at which a Gaussian node is summed from its Taylor moments.
 RHO = 0.5
 #: A node gets Taylor moments when it holds at least this many times as many keys as the series has terms.

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .kdtree import STACK, box_max_sq, box_min_sq
+from .kdtree import STACK, box_max_sq, box_min_sq, centred
 from .leaves import compact_run
 
 __all__ = ["CODES", "poly_in_t", "moment_terms", "node_moments", "compact_blocks", "CERTIFICATE_RATIO"]
@@ -69,10 +69,7 @@ def node_moments(kt, vt, lo, hi, centre, nodes, degree, L):
         j = nodes[s]
         x = np.empty(d)
         for i in range(lo[j], hi[j]):
-            x2 = 0.0
-            for c in range(d):
-                x[c] = kt[c, i] - centre[j, c]
-                x2 += x[c] * x[c]
+            x2 = centred(kt, i, centre, j, x)
             for col in range(kc):
                 v = vt[col, i]
                 M[s, 0, col] += v

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .kdtree import STACK, box_max_sq, box_min_sq
+from .kdtree import STACK, box_max_sq, box_min_sq, centred
 from .leaves import exp_run, run_t
 
 __all__ = ["taylor_order", "multi_indices", "taylor_moments", "nearest_blocks", "gauss_blocks"]
@@ -86,10 +86,7 @@ def taylor_moments(kt, vt, lo, hi, centre, nodes, parent, dim, inv):
         x = np.empty(d)
         mono = np.empty(T)
         for i in range(lo[j], hi[j]):
-            x2 = 0.0
-            for c in range(d):
-                x[c] = kt[c, i] - centre[j, c]
-                x2 += x[c] * x[c]
+            x2 = centred(kt, i, centre, j, x)
             mono[0] = math.exp(-0.5 * x2)
             for a in range(1, T):
                 mono[a] = mono[parent[a]] * x[dim[a]] * inv[a]

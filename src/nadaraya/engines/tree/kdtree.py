@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["Tree", "build", "box_min_sq", "box_max_sq", "sq_dist", "STACK"]
+__all__ = ["Tree", "build", "box_min_sq", "box_max_sq", "centred", "STACK"]
 
 
 class Tree(NamedTuple):
@@ -167,24 +167,13 @@ def build(points: np.ndarray, leaf: int) -> Tree:
 
 
 @njit(cache=True, inline="always")
-def sq_dist(q, kp, i, f32):
-    """``sum_c (q[c] - kp[i, c])**2`` in the dense reference's order, in float32 when ``f32``.
-
-    The arrays are float64 copies; for float32 inputs every coordinate is
-    exactly a float32, so the float32 sum is bitwise the reference's ``t``
-    (the same test decides which keys are inside a compact support).
-    """
-    if f32:
-        t32 = np.float32(0.0)
-        for c in range(q.shape[0]):
-            e32 = np.float32(q[c]) - np.float32(kp[i, c])
-            t32 = t32 + e32 * e32
-        return np.float64(t32)
-    t = 0.0
-    for c in range(q.shape[0]):
-        e = q[c] - kp[i, c]
-        t += e * e
-    return t
+def centred(kt, i, centre, j, x):
+    """``x = k_i - centre_j`` (keys dimension-major, ``kt`` (d, n)); returns ``|x|**2``."""
+    x2 = 0.0
+    for c in range(x.shape[0]):
+        x[c] = kt[c, i] - centre[j, c]
+        x2 += x[c] * x[c]
+    return x2
 
 
 @njit(cache=True, inline="always")
