@@ -158,6 +158,7 @@ def test_degenerate_clouds(cloud, kernel, exclude_self):
 def test_tree_invariants():
     rng = np.random.default_rng(0)
     for pts in _clouds(rng).values():
+        assert np.array_equal(np.sort(kdtree.morton_order(pts)), np.arange(pts.shape[0]))
         t = kdtree.build(pts, tree.LEAF)
         assert np.array_equal(np.sort(t.perm), np.arange(pts.shape[0]))
         assert np.array_equal(t.perm[t.pos], np.arange(pts.shape[0]))

@@ -4,8 +4,8 @@ Inputs are the engines' canonical arrays (see :mod:`nadaraya.engines`):
 queries (b, m, d) and keys (b, n, d) already divided by the bandwidth (so
 per-dimension bandwidths cost nothing), values (b, n, k). Per batch element
 the keys get a k-d tree (:mod:`.kdtree`, O(n log n), leaves of at most
-:data:`LEAF` keys, bounding boxes per node) and so do the queries, whose tree
-order puts neighbouring queries next to each other: threads take blocks of
+:data:`LEAF` keys, bounding boxes per node) and the queries are put in Z
+(Morton) order, so that neighbouring queries come together: threads take blocks of
 :data:`QUERY_BLOCK` consecutive queries one at a time (dynamic scheduling:
 a thread the OS deschedules delays one block, not a share of the work), and
 each query walks the key tree depth first. Sums are in float64 whatever the
@@ -61,7 +61,7 @@ from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
 from ..stream import Partials, _threads, finalize
 from . import compact, gauss
-from .kdtree import build
+from .kdtree import build, morton_order
 
 __all__ = ["NAME", "supports", "pool", "partials", "KERNELS"]
 
@@ -183,7 +183,7 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score):
     vt = np.empty((kv + 1, n))  # (k + 1, n): the values, then ones (for the weight sums)
     vt[:kv] = v[tk.perm].T
     vt[kv] = 1.0
-    qperm = build(q, QUERY_BLOCK).perm
+    qperm = morton_order(q)
     qs = np.ascontiguousarray(q[qperm], dtype=np.float64)
     excl = np.where(own[qperm] >= 0, tk.pos[own[qperm]], -1)
     t_nn = None
