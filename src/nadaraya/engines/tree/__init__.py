@@ -63,9 +63,13 @@ from ..stream import Partials, _threads, finalize
 from . import compact, gauss
 from .kdtree import build, morton_order
 
-__all__ = ["NAME", "supports", "pool", "partials", "KERNELS"]
+__all__ = ["NAME", "OPTIONS", "EXACT", "REQUIRES", "supports", "prefer", "pool", "partials", "KERNELS"]
 
 NAME = "tree"
+#: Options :func:`pool` and :func:`partials` take.
+OPTIONS = ("num_threads", "tol")
+#: The Gaussian and Laplace sums are accurate to ``tol``, not to rounding.
+EXACT = False
 #: Largest input dimension the engine accepts (a k-d tree loses its edge well before that).
 MAX_DIM = 16
 #: Keys per leaf of the key tree, for the compact kernels and for the Gaussian and Laplace kernels
@@ -101,6 +105,29 @@ def supports(kernel: Kernel, d: int, options=None) -> bool:
 
 #: Names of the registry's kernels this engine handles (every one).
 KERNELS = tuple(_REGISTRY)
+REQUIRES = f"a kernel from nadaraya.KERNELS and 1 <= d <= {MAX_DIM}"
+
+#: "auto" takes the tree engine from this many query-key pairs per batch element: compact kernels
+#: (any d >= 2), and the Gaussian for d <= GAUSS_AUTO_MAX_DIM from GAUSS_AUTO_PAIRS. Measured crossover
+#: against the stream engine (``python benchmarks/tree.py --crossover``, uniform data, Scott's
+#: bandwidth, 2 threads, on a busy 2-core machine): compact kernels win 2-4x at m = n = 32,000 and
+#: 4-9x at 64,000 in every d from 2 to 8, and lose below ~10,000; the Gaussian wins 1.5-2x at 64,000
+#: in d = 2 and 3 and loses in d >= 4; the Laplace kernel (pruning only) never wins there.
+COMPACT_AUTO_PAIRS = 1 << 28
+GAUSS_AUTO_PAIRS = 1 << 32
+GAUSS_AUTO_MAX_DIM = 3
+
+
+def prefer(kernel: Kernel, shape) -> bool:
+    """The "auto" rule for a problem of ``shape`` (b, m, n, d, k); see :data:`COMPACT_AUTO_PAIRS`."""
+    _, m, n, d, _ = shape
+    if d < 2:
+        return False  # the sorted engine's ground
+    if kernel.name == "constant":
+        return True  # a closed form, O(m + n)
+    if kernel.compact:
+        return m * n >= COMPACT_AUTO_PAIRS
+    return kernel.name == "gaussian" and d <= GAUSS_AUTO_MAX_DIM and m * n >= GAUSS_AUTO_PAIRS
 
 
 @contextmanager
