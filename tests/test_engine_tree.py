@@ -91,6 +91,14 @@ def test_every_dimension(kernel, d):
     _assert_agree(tree.pool(q, k, v, nw.KERNELS[kernel]), _dense(q, k, v, kernel), v, kernel, np.float64)
 
 
+@pytest.mark.parametrize("kernel", ["biweight", "tricube"])
+def test_block_lists_overflow_falls_back_to_per_query_walks(kernel, monkeypatch):
+    rng = np.random.default_rng(2)
+    q, k, v = _problem(rng, 1, 200, 2000, 2, 1, np.float64, per_support=200.0)
+    monkeypatch.setattr(tree, "LIST_MAX", 2)
+    _assert_agree(tree.pool(q, k, v, nw.KERNELS[kernel]), _dense(q, k, v, kernel), v, kernel, np.float64)
+
+
 def test_one_dimension_is_accepted():
     rng = np.random.default_rng(1)
     q, k, v = _problem(rng, 1, 100, 100, 1, 1, np.float64)

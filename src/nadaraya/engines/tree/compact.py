@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .kdtree import STACK, box_max_sq, box_min_sq, centred
+from .kdtree import STACK, box_box_max_sq, box_box_min_sq, box_max_sq, box_min_sq, centred
 from .leaves import compact_run
 
 __all__ = ["CODES", "poly_in_t", "moment_terms", "node_moments", "compact_blocks", "CERTIFICATE_RATIO"]
@@ -164,17 +164,84 @@ def _query(q, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, cod
     return inside, cert
 
 
+@njit(cache=True)
+def _block_lists(qlo, qhi, lo, hi, left, right, bmin, bmax, margin, slot, direct_max, stack, whole, near):
+    """The key nodes a block of queries (bounding box qlo..qhi) needs: a dual-tree walk, shared by the block.
+
+    ``whole`` gets nodes inside the support of every query of the block
+    (summed from moments, or as one run); ``near`` the leaves that may meet
+    some query's support (each query tests them). Returns the two counts, or
+    (-1, -1) when a list overflows (the block then walks the tree per query).
+    """
+    nw = 0
+    nn = 0
+    top = 0
+    stack[0] = 0
+    while top >= 0:
+        j = stack[top]
+        top -= 1
+        if box_box_min_sq(qlo, qhi, bmin, bmax, j) > 1.0 + margin:
+            continue
+        if box_box_max_sq(qlo, qhi, bmin, bmax, j) < 1.0 - margin and (slot[j] >= 0 or hi[j] - lo[j] <= direct_max):
+            if nw == whole.shape[0]:
+                return -1, -1
+            whole[nw] = j
+            nw += 1
+            continue
+        if left[j] >= 0:
+            top += 1
+            stack[top] = right[j]
+            top += 1
+            stack[top] = left[j]
+            continue
+        if nn == near.shape[0]:
+            return -1, -1
+        near[nn] = j
+        nn += 1
+    return nw, nn
+
+
+@njit(cache=True)
+def _query_lists(q, excl, whole, nw, near, nn, lo, hi, bmin, bmax, centre, radius, kt, vt, code, closed, f32,
+                 margin, slot, M, degree, e0, e1, e2, acc, buf):
+    """As :func:`_query`, over a block's lists instead of the whole tree."""
+    acc[:] = 0.0
+    inside = 0
+    cert = 0.0
+    for s in range(nw):
+        j = whole[s]
+        a = lo[j]
+        b = hi[j]
+        if slot[j] >= 0 and not (a <= excl < b):
+            cert += _add_moments(q, j, slot[j], centre, radius, M, degree, e0, e1, e2, b - a, acc)
+            inside += b - a
+        else:
+            count, wsum = compact_run(q, kt, vt, a, b, excl, code, closed, f32, buf, acc)
+            inside += count
+            cert += wsum
+    for s in range(nn):
+        j = near[s]
+        if box_min_sq(q, bmin, bmax, j) > 1.0 + margin:
+            continue
+        count, wsum = compact_run(q, kt, vt, lo[j], hi[j], excl, code, closed, f32, buf, acc)
+        inside += count
+        cert += wsum
+    return inside, cert
+
+
 @njit(cache=True, parallel=True)
 def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed, f32, margin,
-                   slot, M, degree, e0, e1, e2, ratio, block, direct_max, out):
-    """Fill out[i] = (sum K v, sum K) for every query (rows in tree order), in blocks of ``block`` queries.
+                   slot, M, degree, e0, e1, e2, ratio, block, direct_max, list_max, out):
+    """Fill out[i] = (sum K v, sum K) for every query (rows in Z order), in blocks of ``block`` queries.
 
     Blocks are handed to threads one at a time (dynamic scheduling), so a
-    descheduled thread holds up at most one block. Rows with no key inside
-    the support get a zero weight sum. Returns how many queries failed the
-    rounding certificate (and were summed key by key).
+    descheduled thread holds up at most one block. Each block first walks
+    the key tree once for all its queries (:func:`_block_lists`), then each
+    query sums its lists. Rows with no key inside the support get a zero
+    weight sum. Returns how many queries failed the rounding certificate
+    (and were summed key by key).
     """
-    m = qs.shape[0]
+    m, d = qs.shape
     kc = vt.shape[0]
     nblocks = (m + block - 1) // block
     fallbacks = np.zeros(nblocks, np.int64)
@@ -182,10 +249,24 @@ def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt
         acc = np.empty(kc)
         stack = np.empty(STACK, np.int64)
         buf = np.empty(direct_max)
-        for i in range(blk * block, min(m, (blk + 1) * block)):
+        whole = np.empty(list_max, np.int64)
+        near = np.empty(list_max, np.int64)
+        i0 = blk * block
+        i1 = min(m, i0 + block)
+        qlo = np.empty(d)
+        qhi = np.empty(d)
+        for c in range(d):
+            qlo[c] = qs[i0:i1, c].min()
+            qhi[c] = qs[i0:i1, c].max()
+        nw, nn = _block_lists(qlo, qhi, lo, hi, left, right, bmin, bmax, margin, slot, direct_max, stack, whole, near)
+        for i in range(i0, i1):
             q = qs[i]
-            inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code,
-                                  closed, f32, margin, slot, M, degree, e0, e1, e2, degree >= 0, acc, stack, buf)
+            if nw >= 0:
+                inside, cert = _query_lists(q, excl[i], whole, nw, near, nn, lo, hi, bmin, bmax, centre, radius, kt,
+                                            vt, code, closed, f32, margin, slot, M, degree, e0, e1, e2, acc, buf)
+            else:
+                inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code,
+                                      closed, f32, margin, slot, M, degree, e0, e1, e2, True, acc, stack, buf)
             if inside > 0 and degree >= 0 and not (cert <= ratio * acc[kc - 1]):
                 fallbacks[blk] += 1
                 inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code,

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-__all__ = ["Tree", "build", "box_min_sq", "box_max_sq", "centred", "STACK"]
+__all__ = ["Tree", "build", "morton_order", "box_min_sq", "box_max_sq", "box_box_min_sq", "box_box_max_sq", "centred", "STACK"]
 
 
 class Tree(NamedTuple):
@@ -186,6 +186,26 @@ def box_min_sq(q, bmin, bmax, j):
             e = q[c] - bmax[j, c]
             if e < 0.0:
                 e = 0.0
+        t += e * e
+    return t
+
+
+@njit(cache=True, inline="always")
+def box_box_min_sq(qlo, qhi, bmin, bmax, j):
+    """Smallest squared distance between the box qlo..qhi and the box of node ``j``."""
+    t = 0.0
+    for c in range(qlo.shape[0]):
+        e = max(bmin[j, c] - qhi[c], qlo[c] - bmax[j, c], 0.0)
+        t += e * e
+    return t
+
+
+@njit(cache=True, inline="always")
+def box_box_max_sq(qlo, qhi, bmin, bmax, j):
+    """Largest squared distance between a point of the box qlo..qhi and a point of the box of node ``j``."""
+    t = 0.0
+    for c in range(qlo.shape[0]):
+        e = max(qhi[c] - bmin[j, c], bmax[j, c] - qlo[c])
         t += e * e
     return t
 
