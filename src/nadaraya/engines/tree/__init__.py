@@ -7,10 +7,15 @@ the keys get a k-d tree (:mod:`.kdtree`, O(n log n), leaves of at most
 :data:`LEAF` keys, bounding boxes per node) and the queries are put in Z
 (Morton) order, so that neighbouring queries come together: threads take blocks of
 :data:`QUERY_BLOCK` consecutive queries one at a time (dynamic scheduling:
-a thread the OS deschedules delays one block, not a share of the work), and
-each query walks the key tree depth first. Sums are in float64 whatever the
-dtype; the result has the input dtype. Memory is O(m + n): no m × n array,
-no neighbour lists.
+a thread the OS deschedules delays one block, not a share of the work). For
+the compact kernels a block walks the key tree once for all its queries (a
+dual-tree walk on bounding boxes, giving the block's lists of nodes inside
+every query's support and of leaves near it); for the Gaussian and Laplace
+kernels each query walks the tree depth first (a shared walk measured
+slower there). Keys are stored dimension-major in tree order, so a leaf is
+summed by vectorised loops. Sums are in float64 whatever the dtype; the
+result has the input dtype. Memory is O(m + n): no m × n array, no
+neighbour lists (a block's lists hold at most :data:`LIST_MAX` nodes).
 
 **Compact kernels** (:mod:`.compact`) are exact: a node outside a query's
 support is skipped, a node inside it is summed from moments centred on the
@@ -21,10 +26,13 @@ with the dense reference is to ~1e-15 of max|values| (a rounding certificate
 sends the rare query whose moment sums could cancel to the key-by-key path).
 
 **Gaussian and Laplace** (:mod:`.gauss`): weights relative to each query's
-nearest key (so the sum of weights ``D >= 1``), nodes dropped while the sum
-of their weight bounds stays within ``tol / 9`` of the weight summed so far
-(nearer nodes first), and, for
-the Gaussian, Taylor far-field expansions of nodes with ``|q - c| r <= RHO``.
+nearest key (so the sum of weights ``D >= 1``); a node is dropped when its
+weight bound (keys times the weight at its box's nearest point) is at most
+``DROP`` of the query's budget and the dropped bounds, it included, stay within
+``tol / 9`` of the weight summed so far (nearer nodes first); for the
+Gaussian, nodes with ``|q - c| r <= RHO`` are summed from Taylor far-field
+moments (the large-bandwidth case; at ~50 keys per bandwidth ball the nodes
+are too sparse for a series to pay, and the walk is pruning only).
 Error bound, with ``tau = RHO**p exp(2 RHO) / p! <= tol / 16`` the
 expansion's relative error per key and ``W`` the dropped weight:
 
