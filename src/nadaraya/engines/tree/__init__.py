@@ -86,7 +86,7 @@ LEAF = 64
 LEAF_EXP = 128
 #: Nodes of at most this many keys that lie wholly inside a support (compact kernels) or wholly where
 #: no key can be dropped (Gaussian, Laplace) are summed as one run of keys, without descending.
-DIRECT_MAX = 1024
+DIRECT_MAX = 4096
 #: Consecutive queries (in Z order) a thread takes at a time; for the compact kernels a block shares
 #: one walk of the key tree (measured best at 16 in 2-D).
 QUERY_BLOCK = 16
