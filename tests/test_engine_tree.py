@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import nadaraya as nw
 from conftest import rtol_for
 from nadaraya._checks import prepare
-from nadaraya.engines import dense, stream, tree
+from nadaraya.engines import dense, state, stream, tree
 from nadaraya.engines.tree import gauss, kdtree
 
 ALL = sorted(nw.KERNELS)
@@ -217,7 +217,7 @@ def test_partials_merge_over_key_shards(kernel, exclude_self):
     cut = 50
     a = tree.partials(q, k[:, :cut], v[:, :cut], kern, exclude_self)
     b = tree.partials(q, k[:, cut:], v[:, cut:], kern, exclude_self, key_offset=cut)
-    merged = stream.finalize(stream.merge(a, b))
+    merged = state.finalize(state.merge(a, b))
     _assert_agree(merged, _dense(q, k, v, kernel, exclude_self), v, kernel, np.float64, kernel)
     whole = tree.partials(q, k, v, kern, exclude_self)
     ref = stream.partials(q, k, v, kern, exclude_self)

@@ -67,7 +67,8 @@ import numpy as np
 
 from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
-from ..stream import Partials, _threads, finalize
+from .._jitmath import threads
+from ..state import Partials, finalize
 from . import compact, gauss
 from .kdtree import build, morton_order
 
@@ -196,7 +197,8 @@ def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol):
     out = np.empty((qs.shape[0], kc))
     dropped = np.empty(qs.shape[0])
     gauss.gauss_blocks(
-        qs, excl, t_nn, tol / 9.0, DROP * tol / 9.0, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
+        qs, excl, t_nn, tol / 9.0, DROP * tol / 9.0, 1.0 - _margin(np.float32 if f32 else np.float64, d), tk.lo,
+        tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
         tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, QUERY_BLOCK, DIRECT_MAX, out, dropped,
     )
     return out
@@ -227,7 +229,8 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score):
     t_nn = None
     if not kernel.compact or need_score:
         t_nn = np.empty(m)
-        gauss.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32, QUERY_BLOCK,
+        gauss.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32,
+                             1.0 - _margin(q.dtype, d), QUERY_BLOCK,
                              max(LEAF, LEAF_EXP), t_nn)
     if kernel.compact:
         out = _compact_sums(kernel, tk, kt, vt, qs, excl, f32, _margin(q.dtype, d))
@@ -256,7 +259,7 @@ def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, t
     sums = np.empty((b, m, values.shape[2]), dtype)
     if num_threads is None and b * m * min(keys.shape[1], 1024) <= SERIAL_WORK:
         num_threads = 1
-    with _threads(num_threads), _dynamic_schedule():
+    with threads(num_threads), _dynamic_schedule():
         for i in range(b):
             max_score[i], den[i], sums[i] = _one(
                 queries[i], keys[i], values[i], kernel, exclude_self, key_offset, tol, need_score
@@ -266,7 +269,7 @@ def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, t
 
 def partials(queries, keys, values, kernel: Kernel, exclude_self=False, *, key_offset=0, num_threads=None,
              tol=1e-10) -> Partials:
-    """Online-softmax state (:class:`~nadaraya.engines.stream.Partials`) of queries over one set of keys.
+    """Online-softmax state (:class:`~nadaraya.engines.state.Partials`) of queries over one set of keys.
 
     Arguments as for :func:`pool`, plus ``key_offset`` (the global index of
     this set's first key, for ``exclude_self`` on key shards, as in

@@ -98,7 +98,7 @@ def taylor_moments(kt, vt, lo, hi, centre, nodes, parent, dim, inv):
 
 
 @njit(cache=True)
-def _nearest(q, excl, lo, hi, left, right, bmin, bmax, kt, f32, stack, buf):
+def _nearest(q, excl, lo, hi, left, right, bmin, bmax, kt, f32, shrink, stack, buf):
     """Smallest squared distance from q to a key other than ``excl`` (inf if none)."""
     best = np.inf
     top = 0
@@ -106,7 +106,7 @@ def _nearest(q, excl, lo, hi, left, right, bmin, bmax, kt, f32, stack, buf):
     while top >= 0:
         j = stack[top]
         top -= 1
-        if box_min_sq(q, bmin, bmax, j) >= best:
+        if box_min_sq(q, bmin, bmax, j) * shrink >= best:
             continue
         if left[j] >= 0:
             a = left[j]
@@ -127,7 +127,7 @@ def _nearest(q, excl, lo, hi, left, right, bmin, bmax, kt, f32, stack, buf):
 
 
 @njit(cache=True, parallel=True)
-def nearest_blocks(qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, block, leaf, out):
+def nearest_blocks(qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, shrink, block, leaf, out):
     """out[i] = squared distance from query i to its nearest key (other than excl[i])."""
     m = qs.shape[0]
     nblocks = (m + block - 1) // block
@@ -135,7 +135,7 @@ def nearest_blocks(qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, block, le
         stack = np.empty(STACK, np.int64)
         buf = np.empty(leaf)
         for i in range(blk * block, min(m, (blk + 1) * block)):
-            out[i] = _nearest(qs[i], excl[i], lo, hi, left, right, bmin, bmax, kt, f32, stack, buf)
+            out[i] = _nearest(qs[i], excl[i], lo, hi, left, right, bmin, bmax, kt, f32, shrink, stack, buf)
 
 
 @njit(cache=True, inline="always")
@@ -147,12 +147,14 @@ def _decay(laplace, t, t_nn, s_nn):
 
 
 @njit(cache=True)
-def _query(q, excl, t_nn, budget, node_share, keep, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
+def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
            laplace, f32, slot, E, parent, dim, rho_max, direct_max, acc, stack, tstack, mono, buf):
     """Sum of w v (and w, the last column) of one query into acc; returns the dropped weight.
 
     ``keep``: a decay below which no key can ever be dropped (``-log(node_share n)``), so a
     node whose farthest corner decays less is summed as one run without descending.
+    ``shrink`` (``1 - a few ulp``) makes the float64 box distances lower bounds of the keys' own
+    ``t`` in the inputs' dtype.
     """
     d = q.shape[0]
     kc = acc.shape[0]
@@ -163,7 +165,7 @@ def _query(q, excl, t_nn, budget, node_share, keep, lo, hi, left, right, bmin, b
     y = np.empty(d)
     top = 0
     stack[0] = 0
-    tstack[0] = box_min_sq(q, bmin, bmax, 0)
+    tstack[0] = box_min_sq(q, bmin, bmax, 0) * shrink
     while top >= 0:
         j = stack[top]
         t_lo = tstack[top]
@@ -201,8 +203,8 @@ def _query(q, excl, t_nn, budget, node_share, keep, lo, hi, left, right, bmin, b
         if left[j] >= 0 and not (b - a <= direct_max and _decay(laplace, box_max_sq(q, bmin, bmax, j), t_nn, s_nn) < keep):
             l = left[j]
             r = right[j]
-            tl = box_min_sq(q, bmin, bmax, l)
-            tr = box_min_sq(q, bmin, bmax, r)
+            tl = box_min_sq(q, bmin, bmax, l) * shrink
+            tr = box_min_sq(q, bmin, bmax, r) * shrink
             if tl < tr:
                 l, r, tl, tr = r, l, tr, tl
             top += 1
@@ -217,7 +219,7 @@ def _query(q, excl, t_nn, budget, node_share, keep, lo, hi, left, right, bmin, b
 
 
 @njit(cache=True, parallel=True)
-def gauss_blocks(qs, excl, t_nn, budget, node_share, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, laplace,
+def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, laplace,
                  f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped):
     """Fill out[i] = (sum w v, sum w) for every query, in dynamically scheduled blocks.
 
@@ -240,7 +242,7 @@ def gauss_blocks(qs, excl, t_nn, budget, node_share, lo, hi, left, right, bmin, 
                 out[i] = 0.0
                 dropped[i] = 0.0
                 continue
-            lost = _query(qs[i], excl[i], t_nn[i], budget, node_share, keep, lo, hi, left, right, bmin, bmax, centre,
+            lost = _query(qs[i], excl[i], t_nn[i], budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre,
                           radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, direct_max, acc, stack, tstack,
                           mono, buf)
             out[i] = acc

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..stream import _exp64
+from .._jitmath import exp64
 
 __all__ = ["run_t", "exp_run", "compact_run"]
 
@@ -75,10 +75,10 @@ def _exp_weights(buf, L, laplace, t_nn, s_nn):
     """``buf[j] <- exp(-(t - t_nn) / 2)`` (Gaussian) or ``exp(sqrt(t_nn) - sqrt(t))`` (Laplace)."""
     if laplace:
         for j in range(L):
-            buf[j] = _exp64(s_nn - math.sqrt(buf[j]))
+            buf[j] = exp64(s_nn - math.sqrt(buf[j]))
     else:
         for j in range(L):
-            buf[j] = _exp64(-0.5 * (buf[j] - t_nn))
+            buf[j] = exp64(-0.5 * (buf[j] - t_nn))
 
 
 @njit(cache=True)
