@@ -103,7 +103,7 @@ def attention_pool(
         its estimate is NaN, with an :class:`EmptySupportWarning` counting such
         queries ("warn"), silently ("ignore"), or a ``ValueError`` ("raise").
     num_threads : int, optional
-        Threads for the "stream" and "sorted" engines; default: Numba's
+        Threads for the "stream", "sorted" and "tree" engines; default: Numba's
         current setting (``NUMBA_NUM_THREADS``).
     tol : float, default 1e-10
         Error bound of the Gaussian "sorted" and the Gaussian and Laplace "tree" paths, relative to ``max|values|``.
