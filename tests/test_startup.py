@@ -106,7 +106,8 @@ def _members(path) -> dict:
 ], ids=["loo", "2d-order1-epanechnikov", "categorical", "silverman", "given"])
 def test_cli_model_file_is_the_estimators(data_csv, tmp_path, options):
     pytest.importorskip("sklearn")
-    from nadaraya.cli import _design_matrix, _parse_bandwidth
+    from nadaraya._cliargs import bandwidth as parse_bandwidth
+    from nadaraya.cli import _design_matrix
     from nadaraya.estimator import NadarayaWatsonRegressor
 
     path, cols = data_csv
@@ -122,7 +123,7 @@ def test_cli_model_file_is_the_estimators(data_csv, tmp_path, options):
 
     data = {c: (np.asarray(cols[c], dtype=str) if c in cats else np.asarray(cols[c], dtype=float)) for c in xcols}
     X = _design_matrix(data, xcols, cats)
-    est = NadarayaWatsonRegressor(kernel=kernel, bandwidth=_parse_bandwidth(bandwidth), order=order,
+    est = NadarayaWatsonRegressor(kernel=kernel, bandwidth=parse_bandwidth(bandwidth), order=order,
                                   categorical=[xcols.index(c) for c in cats] or None)
     est.fit(X, np.asarray(cols["y"], dtype=float))
     est.column_names_ = {"x": xcols, "y": "y"}
