@@ -32,7 +32,7 @@ LAYERS = (
     ("statistics", ("_selection", "stats", "parametric", "data")),
     ("shells", ("bandwidth", "estimator", "_framework", "torch", "tensorflow", "mxnet", "jax", "dask", "plotting", "report", "_output")),
     ("applications", ("demo", "_similarity", "explore", "_scheduler")),
-    ("cli", ("cli", "__main__", "__init__")),
+    ("cli", ("cli", "_cliargs", "__main__", "__init__")),
 )
 
 
