@@ -66,7 +66,7 @@ gauss_hat <- function(x, h, degree, q = x) {
   L <- t(sapply(q, function(q0) {
     u <- x - q0; w <- exp(-0.5 * (u / h)^2)
     X <- outer(u, 0:degree, `^`)
-    (solve(crossprod(X * sqrt(w))) %*% t(X * w))[1, ]
+    (MASS::ginv(crossprod(X * sqrt(w))) %*% t(X * w))[1, ]
   }))
   L
 }
@@ -156,3 +156,31 @@ write_json("locfit", list(cases = lapply(nn_cases, function(cs) {
              fit_queries = arr(as.vector(at_q$fit)), l_norm_queries = arr(as.vector(at_q$se.fit / at_q$residual.scale))))
 })))
 cat("wrote", outdir, "\n")
+
+# ---- AICc and GCV of local constant / linear fits (exact hat matrices), and their global minima ----
+criteria_at <- function(x, y, h, degree) {
+  L <- gauss_hat(x, h, degree)
+  n <- length(y); rss <- sum((y - L %*% y)^2); tr <- sum(diag(L))
+  aicc <- if (tr + 2 < n) log(rss / n) + (1 + tr / n) / (1 - (tr + 2) / n) else Inf
+  c(rss = rss, trace = tr, trace2 = sum(L^2), aicc = aicc, gcv = n * rss / (n - tr)^2)
+}
+global_min <- function(fun, lo, hi) {
+  grid <- exp(seq(log(lo), log(hi), length.out = 200))
+  v <- sapply(grid, fun); i <- which.min(v)
+  o <- optimize(function(t) fun(exp(t)), log(grid[c(max(i - 1, 1), min(i + 1, 200))]), tol = 1e-10)
+  list(h = exp(o$minimum), value = o$objective)
+}
+crit_cases <- list(list(data = "cars"), list(data = "mcycle"), list(data = "faithful"))
+write_json("criteria", list(cases = lapply(crit_cases, function(cs) {
+  d <- xy(cs$data); s <- sd(d$x)
+  hs <- s * c(0.05, 0.1, 0.2, 0.5, 1)
+  res <- lapply(0:1, function(deg) {
+    at <- t(sapply(hs, function(h) criteria_at(d$x, d$y, h, deg)))
+    list(rss = arr(at[, "rss"]), trace = arr(at[, "trace"]), trace2 = arr(at[, "trace2"]),
+         aicc = arr(at[, "aicc"]), gcv = arr(at[, "gcv"]),
+         aicc_min = global_min(function(h) criteria_at(d$x, d$y, h, deg)[["aicc"]], s / 30, 10 * s),
+         gcv_min = global_min(function(h) criteria_at(d$x, d$y, h, deg)[["gcv"]], s / 30, 10 * s))
+  })
+  names(res) <- c("degree0", "degree1")
+  c(cs, list(h = arr(hs)), res)
+})))

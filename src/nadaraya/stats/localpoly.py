@@ -54,9 +54,10 @@ def _index(exps: np.ndarray) -> dict:
 
 
 def attention_pooler(queries, keys, bandwidth, *, kernel="gaussian", method="auto"):
-    """A pooling function ``pool(rows, values) -> (pooled (r, c), log kernel sums (r,))`` over ``keys``.
+    """A pooling function ``pool(rows, values, exclude_self) -> (pooled (r, c), log kernel sums (r,))``.
 
-    ``rows`` selects queries. Dimensions with an infinite bandwidth carry no
+    ``rows`` selects queries (all of them when ``exclude_self``, which leaves
+    key i out of query i). Dimensions with an infinite bandwidth carry no
     distance (the feature is smoothed out); with every bandwidth infinite
     each key weighs the same.
     """
@@ -64,16 +65,21 @@ def attention_pooler(queries, keys, bandwidth, *, kernel="gaussian", method="aut
     h = np.broadcast_to(np.asarray(bandwidth, dtype=np.float64).reshape(-1), (keys.shape[1],))
     fin = np.isfinite(h)
 
-    def pool(rows, values):
+    def pool(rows, values, exclude_self=False):
         q = queries[rows]
+        if exclude_self and len(q) != len(keys):
+            raise ValueError("attention_pooler leaves keys out only when every query (the keys) is pooled")
         if not fin.any():
-            return np.broadcast_to(values.mean(axis=0), (len(q), values.shape[1])), np.full(len(q), np.log(len(keys)))
-        args = dict(kernel=kern, bandwidth=h[fin], method=method)
+            cnt = len(keys) - exclude_self
+            total = values.sum(axis=0)[None, :] - (values if exclude_self else 0.0)
+            return np.broadcast_to(total / cnt, (len(q), values.shape[1])), np.full(len(q), np.log(cnt))
+        args = dict(kernel=kern, bandwidth=h[fin], method=method, exclude_self=exclude_self)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EmptySupportWarning)
             pooled = attention_pool(q[:, fin], keys[:, fin], values, on_empty="ignore", **args)
         return pooled, log_kernel_sums(q[:, fin], keys[:, fin], **args)
 
+    pool.any_rows_exclusion = False
     return pool
 
 
@@ -127,6 +133,17 @@ class LocalPolynomialFit:
         return math.factorial(order) * self.coef[:, idx, :]
 
 
+def default_scale(keys, bandwidth):
+    """Coordinate units of the moments: ``min(h, sd)`` per feature (the local spread of the weights).
+
+    The normal matrix in these units is well conditioned both for small bandwidths
+    (units of h) and for large or infinite ones (units of the data's spread).
+    """
+    spread = np.asarray(keys, dtype=np.float64).std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)
+    return np.minimum(np.asarray(bandwidth, dtype=np.float64), spread)
+
+
 def _shift_terms(big: np.ndarray):
     """For each monomial a and each b <= a: (a, b, binomial(a, b), a - b), for moments about a new centre."""
     lookup = _index(big)
@@ -139,22 +156,33 @@ def _shift_terms(big: np.ndarray):
     return terms
 
 
-def _cells(queries, scale):
-    """Groups of query rows a few scales wide (at most MAX_CELLS) and their centres."""
+def _cells(queries, scale, order):
+    """Groups of query rows and their centres and coordinate units ``(rows, centre, unit)``.
+
+    Shifting moments of order ``2 p`` across ``r`` bandwidths loses about
+    ``r**(2 p)`` in relative accuracy, so a cell spans at most ``10**(2 / p)``
+    bandwidths (1e-12 at worst); order 0 needs no shift, hence one cell.
+    At most MAX_CELLS cells: beyond that they widen (and the accuracy with them).
+    Moments are taken in units of at least half a cell, so no power overflows.
+    """
     if len(queries) == 0:
         return []
-    width = 2.0
+    if order == 0:
+        return [(np.arange(len(queries)), queries.mean(axis=0), scale)]
+    width = 10.0 ** (2.0 / order)
     while True:
         cell = np.floor((queries - queries.min(axis=0)) / (width * scale)).astype(np.int64)
-        keys, inverse = np.unique(cell, axis=0, return_inverse=True)
-        if len(keys) <= MAX_CELLS:
+        labels, inverse = np.unique(cell, axis=0, return_inverse=True)
+        if len(labels) <= MAX_CELLS:
             break
         width *= 2.0
     inverse = inverse.reshape(-1)
     groups = []
-    for g in range(len(keys)):
+    for g in range(len(labels)):
         rows = np.flatnonzero(inverse == g)
-        groups.append((rows, queries[rows].mean(axis=0)))
+        centre = queries[rows].mean(axis=0)
+        reach = np.abs(queries[rows] - centre).max(axis=0)
+        groups.append((rows, centre, np.maximum(scale, reach)))
     return groups
 
 
@@ -167,6 +195,51 @@ def _solve(A, B):
         coef[ok] = inv @ B[ok]
         row0[ok] = inv[:, 0, :]
     return coef, row0, ok
+
+
+def _assemble(plan, cells, exclude_self, how):
+    """Coefficients, normal matrices, their first inverse rows, log kernel sums and masks over the cells.
+
+    ``how`` is "pool" (the pooler leaves keys out itself) or "subtract" (a key's
+    own term, of attention weight ``exp(-log_sum)`` since K(0) = 1, is taken out).
+    """
+    keys, values, w, queries, scale = plan["keys"], plan["values"], plan["w"], plan["queries"], plan["scale"]
+    small, big = plan["small"], plan["big"]
+    lookup = _index(big)
+    gram_idx = np.array([[lookup[tuple(a + b)] for b in small] for a in small])
+    yidx = np.array([lookup[tuple(a)] for a in small])
+    n, (T, k), m = len(keys), (len(small), values.shape[1]), len(queries)
+    coef = np.full((m, T, k), np.nan)
+    gram = np.full((m, T, T), np.nan)
+    row0 = np.full((m, T), np.nan)
+    log_sum = np.full(m, -np.inf)
+    ok = np.zeros(m, dtype=bool)
+    for rows, centre, unit in cells:
+        u = (keys - centre) / unit
+        mono = np.prod(u[:, None, :] ** big[None, :, :], axis=2)  # (n, TB)
+        cols = np.concatenate([w[:, None] * mono, (w[:, None, None] * mono[:, yidx, None] * values[:, None, :])
+                               .reshape(n, T * k)], axis=1)
+        pooled, ls = plan["pooler"](rows, cols, exclude_self and how == "pool")
+        if exclude_self and how == "subtract":
+            own = np.exp(-ls)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                pooled = (pooled - own[:, None] * cols[rows]) / (1.0 - own)[:, None]
+                ls = ls + np.log1p(-own)
+        P, PY = pooled[:, : len(big)], pooled[:, len(big):].reshape(len(rows), T, k)
+        v = (queries[rows] - centre) / unit
+        to_scale = unit / scale  # moments in units of ``unit``, shifted to the query, then rescaled to ``scale``
+        M = np.zeros_like(P)
+        for ia, ib, c, diff in plan["terms"]:
+            M[:, ia] += c * np.prod((-v) ** diff, axis=1) * P[:, ib]
+        A = (M * np.prod(to_scale ** big, axis=1))[:, gram_idx]
+        MY = np.zeros((len(rows), T, k))  # y-moments about the query, from those about the centre
+        for ia, ib, c, diff in plan["small_terms"]:
+            MY[:, ia, :] += (c * np.prod((-v) ** diff, axis=1))[:, None] * PY[:, ib, :]
+        MY *= np.prod(to_scale ** small, axis=1)[None, :, None]
+        beta, r0, good = _solve(A, MY)
+        coef[rows] = beta / np.prod(scale[None, :] ** small, axis=1)[None, :, None]
+        gram[rows], row0[rows], log_sum[rows], ok[rows] = A, r0, ls, good
+    return coef, gram, row0, log_sum, ok
 
 
 def local_polynomial(queries, keys, values, bandwidth, *, order, kernel="gaussian", sample_weight=None,
@@ -188,10 +261,10 @@ def local_polynomial(queries, keys, values, bandwidth, *, order, kernel="gaussia
         Leave-one-out (the queries are the keys): each key's own term is taken out
         of the pooled moments (its attention weight is ``exp(-log_sum)``, since K(0) = 1).
     pooler : callable, optional
-        ``pool(rows, values) -> (pooled, log_sum)``; default :func:`attention_pooler`
+        ``pool(rows, values, exclude_self) -> (pooled, log_sum)``; default :func:`attention_pooler`
         (a per-query bandwidth passes :func:`nadaraya.stats.nn.varying_pooler`).
     scale : ndarray (d,), optional
-        Coordinate scale of the moments; default the finite bandwidths (else the keys' spread).
+        Coordinate units of the moments; default :func:`default_scale`.
 
     Returns
     -------
@@ -214,44 +287,28 @@ def local_polynomial(queries, keys, values, bandwidth, *, order, kernel="gaussia
         pooler = attention_pooler(queries, keys, h, kernel=kernel, method=method)
     if exclude_self and queries.shape != keys.shape:
         raise ValueError(f"exclude_self needs the keys as queries; got {queries.shape[0]} queries and {n} keys")
-    if scale is None:
-        spread = keys.std(axis=0)
-        scale = np.where(np.isfinite(h), h, np.where(spread > 0, spread, 1.0))
+    scale = default_scale(keys, h) if scale is None else np.asarray(scale, dtype=np.float64)
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     small, big = exponents(d, order), exponents(d, 2 * order)
-    lookup = _index(big)
-    terms, small_terms = _shift_terms(big), _shift_terms(small)
-    T, k, m = len(small), values.shape[1], len(queries)
-    gram_idx = np.array([[lookup[tuple(a + b)] for b in small] for a in small])
-    yidx = np.array([lookup[tuple(a)] for a in small])
-    coef = np.full((m, T, k), np.nan)
-    gram = np.full((m, T, T), np.nan)
-    row0 = np.full((m, T), np.nan)
-    log_sum = np.full(m, -np.inf)
-    ok = np.zeros(m, dtype=bool)
-    for rows, centre in _cells(queries, scale):
-        u = (keys - centre) / scale
-        mono = np.prod(u[:, None, :] ** big[None, :, :], axis=2)  # (n, TB)
-        cols = np.concatenate([w[:, None] * mono, (w[:, None, None] * mono[:, yidx, None] * values[:, None, :])
-                               .reshape(n, T * k)], axis=1)
-        pooled, ls = pooler(rows, cols)
-        if exclude_self:
-            own = np.exp(-ls)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                pooled = (pooled - own[:, None] * cols[rows]) / (1.0 - own)[:, None]
-                ls = ls + np.log1p(-own)
-        P, PY = pooled[:, : len(big)], pooled[:, len(big):].reshape(len(rows), T, k)
-        v = (queries[rows] - centre) / scale
-        M = np.zeros_like(P)
-        for ia, ib, c, diff in terms:
-            M[:, ia] += c * np.prod((-v) ** diff, axis=1) * P[:, ib]
-        A = M[:, gram_idx]
-        MY = np.zeros((len(rows), T, k))  # y-moments about the query, from those about the centre
-        for ia, ib, c, diff in small_terms:
-            MY[:, ia, :] += (c * np.prod((-v) ** diff, axis=1))[:, None] * PY[:, ib, :]
-        beta, r0, good = _solve(A, MY)
-        coef[rows] = beta / np.prod(scale[None, :] ** small, axis=1)[None, :, None]
-        gram[rows], row0[rows], log_sum[rows], ok[rows] = A, r0, ls, good
+    plan = dict(keys=keys, values=values, w=w, queries=queries, scale=scale, small=small, big=big,
+                terms=_shift_terms(big), small_terms=_shift_terms(small), pooler=pooler)
+    cells = _cells(queries, scale, order)
+    direct = not exclude_self or len(cells) == 1 or getattr(pooler, "any_rows_exclusion", False)
+    out = _assemble(plan, cells, exclude_self, "pool" if direct else "subtract")
+    if not direct:
+        # taking a key's own term out of pooled moments loses ~eps / (1 - own weight); one
+        # centre for all loses ~eps * (distance / scale)**(2 p): keep the better of the two per key
+        one = _cells(queries, scale, 0)
+        one = [(one[0][0], one[0][1], np.maximum(scale, np.abs(queries - one[0][1]).max(axis=0)))]
+        alt = _assemble(plan, one, True, "pool")
+        v = np.abs(queries - one[0][1]) / scale
+        err_shift = np.prod(np.maximum(v, 1.0), axis=1) ** (2 * order)
+        with np.errstate(invalid="ignore", over="ignore"):
+            err_sub = np.exp(np.logaddexp(out[3], 0.0) - out[3])  # 1 / (1 - own weight); K(0) = 1
+        err_sub = np.where(np.isnan(err_sub), np.inf, err_sub)
+        pick = err_shift < err_sub
+        out = tuple(np.where(pick.reshape((-1,) + (1,) * (o.ndim - 1)), a_, o) for o, a_ in zip(out, alt))
+    coef, gram, row0, log_sum, ok = out
     return LocalPolynomialFit(coef, small, gram, row0, log_sum, ok)
 
 
@@ -283,9 +340,7 @@ def smoother_norms(queries, keys, bandwidth, *, order, kernel="gaussian", sample
     keys = np.asarray(keys, dtype=np.float64)
     d = keys.shape[1]
     h = np.broadcast_to(np.asarray(bandwidth, dtype=np.float64).reshape(-1), (d,))
-    if scale is None:
-        spread = keys.std(axis=0)
-        scale = np.where(np.isfinite(h), h, np.where(spread > 0, spread, 1.0))
+    scale = default_scale(keys, h) if scale is None else np.asarray(scale, dtype=np.float64)
     w = np.ones(len(keys)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     zeros = np.zeros((len(keys), 1))
     if fit is None:
