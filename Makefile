@@ -8,7 +8,15 @@ MXVENV := .venv-mxnet
 MXPY   := $(MXVENV)/bin/python
 ARGS   ?=
 
-.PHONY: demo test test-main test-mxnet bench venv clean
+.PHONY: demo test test-main test-mxnet bench venv clean r-reference
+
+# R with KernSmooth, locfit, MASS and quantreg: the references of tests/test_r_reference.py
+# (the committed fixtures in tests/r/fixtures/ need no R; the live check re-runs tests/r/fixtures.R).
+R_PACKAGES := r-base-core r-cran-kernsmooth r-cran-locfit r-cran-mass r-cran-quantreg
+r-reference:
+	@command -v Rscript >/dev/null 2>&1 && Rscript -e 'for (p in c("KernSmooth","locfit","MASS","quantreg")) if (!requireNamespace(p, quietly=TRUE)) quit(status=1)' >/dev/null 2>&1 \
+	  || { SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	       $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $(R_PACKAGES); }
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +49,7 @@ demo: $(VENV)/.core
 
 test: test-main test-mxnet
 
-test-main: $(VENV)/.test
+test-main: $(VENV)/.test r-reference
 	$(PY) -m pytest --nbmake
 
 test-mxnet: $(MXVENV)/.test

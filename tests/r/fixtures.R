@@ -164,10 +164,11 @@ criteria_at <- function(x, y, h, degree) {
   aicc <- if (tr + 2 < n) log(rss / n) + (1 + tr / n) / (1 - (tr + 2) / n) else Inf
   c(rss = rss, trace = tr, trace2 = sum(L^2), aicc = aicc, gcv = n * rss / (n - tr)^2)
 }
-global_min <- function(fun, lo, hi) {
-  grid <- exp(seq(log(lo), log(hi), length.out = 200))
-  v <- sapply(grid, fun); i <- which.min(v)
-  o <- optimize(function(t) fun(exp(t)), log(grid[c(max(i - 1, 1), min(i + 1, 200))]), tol = 1e-10)
+global_min <- function(x, y, deg, name, lo, hi, grid_values) {
+  grid <- exp(seq(log(lo), log(hi), length.out = ncol(grid_values)))
+  v <- grid_values[name, ]; i <- which.min(v)
+  fun <- function(t) criteria_at(x, y, exp(t), deg)[[name]]
+  o <- optimize(fun, log(grid[c(max(i - 1, 1), min(i + 1, length(grid)))]), tol = 1e-10)
   list(h = exp(o$minimum), value = o$objective)
 }
 crit_cases <- list(list(data = "cars"), list(data = "mcycle"), list(data = "faithful"))
@@ -176,10 +177,11 @@ write_json("criteria", list(cases = lapply(crit_cases, function(cs) {
   hs <- s * c(0.05, 0.1, 0.2, 0.5, 1)
   res <- lapply(0:1, function(deg) {
     at <- t(sapply(hs, function(h) criteria_at(d$x, d$y, h, deg)))
+    grid_values <- sapply(exp(seq(log(s / 30), log(10 * s), length.out = 80)), function(h) criteria_at(d$x, d$y, h, deg))
     list(rss = arr(at[, "rss"]), trace = arr(at[, "trace"]), trace2 = arr(at[, "trace2"]),
          aicc = arr(at[, "aicc"]), gcv = arr(at[, "gcv"]),
-         aicc_min = global_min(function(h) criteria_at(d$x, d$y, h, deg)[["aicc"]], s / 30, 10 * s),
-         gcv_min = global_min(function(h) criteria_at(d$x, d$y, h, deg)[["gcv"]], s / 30, 10 * s))
+         aicc_min = global_min(d$x, d$y, deg, "aicc", s / 30, 10 * s, grid_values),
+         gcv_min = global_min(d$x, d$y, deg, "gcv", s / 30, 10 * s, grid_values))
   })
   names(res) <- c("degree0", "degree1")
   c(cs, list(h = arr(hs)), res)
