@@ -186,3 +186,17 @@ write_json("criteria", list(cases = lapply(crit_cases, function(cs) {
   names(res) <- c("degree0", "degree1")
   c(cs, list(h = arr(hs)), res)
 })))
+
+# ---- simultaneous bands: locfit's tube constants and critical values (kappa0, as scb uses them).
+# locfit integrates kappa0 by Simpson's rule on its evaluation grid: the default lfgrid(20) is recorded,
+# and lfgrid(1000), converged to ~1e-7, is the reference ----
+tube_cases <- list(list(data = "cars", h = 7.5, deg = 1), list(data = "mcycle", h = 6, deg = 2),
+                   list(data = "faithful", h = 10, deg = 0), list(data = "cars", h = 4, deg = 2))
+write_json("tube", list(cases = lapply(tube_cases, function(cs) {
+  d <- xy(cs$data); x <- d$x; y <- d$y
+  k20 <- kappa0(y ~ lp(x, h = cs$h, deg = cs$deg), kern = "gauss", cov = 0.95)
+  k200 <- kappa0(y ~ lp(x, h = cs$h, deg = cs$deg), kern = "gauss", cov = 0.95, ev = lfgrid(1000))
+  k99 <- kappa0(y ~ lp(x, h = cs$h, deg = cs$deg), kern = "gauss", cov = 0.99, ev = lfgrid(1000))
+  c(cs, list(const = arr(k20$const), crit = k20$crit.val, const_fine = arr(k200$const), crit_fine = k200$crit.val,
+             crit99 = k99$crit.val))
+})))
