@@ -203,43 +203,52 @@ def _assemble(plan, cells, exclude_self, how):
     ``how`` is "pool" (the pooler leaves keys out itself) or "subtract" (a key's
     own term, of attention weight ``exp(-log_sum)`` since K(0) = 1, is taken out).
     """
+    small, m, k = plan["small"], len(plan["queries"]), plan["values"].shape[1]
+    T = len(small)
+    out = (np.full((m, T, k), np.nan), np.full((m, T, T), np.nan), np.full((m, T), np.nan),
+           np.full(m, -np.inf), np.zeros(m, dtype=bool))
+    for rows, centre, unit in cells:
+        with np.errstate(invalid="ignore", over="ignore"):  # empty (compact) or degenerate rows give NaN
+            _assemble_cell(plan, rows, centre, unit, exclude_self and how, out)
+    return out
+
+
+def _assemble_cell(plan, rows, centre, unit, exclude, out):
+    """One cell of :func:`_assemble`: pool the moments about ``centre`` and solve at the cell's queries.
+
+    ``exclude`` is False, "pool" or "subtract" (see :func:`_assemble`).
+    """
+    coef, gram, row0, log_sum, ok = out
     keys, values, w, queries, scale = plan["keys"], plan["values"], plan["w"], plan["queries"], plan["scale"]
     small, big = plan["small"], plan["big"]
     lookup = _index(big)
     gram_idx = np.array([[lookup[tuple(a + b)] for b in small] for a in small])
     yidx = np.array([lookup[tuple(a)] for a in small])
-    n, (T, k), m = len(keys), (len(small), values.shape[1]), len(queries)
-    coef = np.full((m, T, k), np.nan)
-    gram = np.full((m, T, T), np.nan)
-    row0 = np.full((m, T), np.nan)
-    log_sum = np.full(m, -np.inf)
-    ok = np.zeros(m, dtype=bool)
-    for rows, centre, unit in cells:
-        u = (keys - centre) / unit
-        mono = np.prod(u[:, None, :] ** big[None, :, :], axis=2)  # (n, TB)
-        cols = np.concatenate([w[:, None] * mono, (w[:, None, None] * mono[:, yidx, None] * values[:, None, :])
-                               .reshape(n, T * k)], axis=1)
-        pooled, ls = plan["pooler"](rows, cols, exclude_self and how == "pool")
-        if exclude_self and how == "subtract":
-            own = np.exp(-ls)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                pooled = (pooled - own[:, None] * cols[rows]) / (1.0 - own)[:, None]
-                ls = ls + np.log1p(-own)
-        P, PY = pooled[:, : len(big)], pooled[:, len(big):].reshape(len(rows), T, k)
-        v = (queries[rows] - centre) / unit
-        to_scale = unit / scale  # moments in units of ``unit``, shifted to the query, then rescaled to ``scale``
-        M = np.zeros_like(P)
-        for ia, ib, c, diff in plan["terms"]:
-            M[:, ia] += c * np.prod((-v) ** diff, axis=1) * P[:, ib]
-        A = (M * np.prod(to_scale ** big, axis=1))[:, gram_idx]
-        MY = np.zeros((len(rows), T, k))  # y-moments about the query, from those about the centre
-        for ia, ib, c, diff in plan["small_terms"]:
-            MY[:, ia, :] += (c * np.prod((-v) ** diff, axis=1))[:, None] * PY[:, ib, :]
-        MY *= np.prod(to_scale ** small, axis=1)[None, :, None]
-        beta, r0, good = _solve(A, MY)
-        coef[rows] = beta / np.prod(scale[None, :] ** small, axis=1)[None, :, None]
-        gram[rows], row0[rows], log_sum[rows], ok[rows] = A, r0, ls, good
-    return coef, gram, row0, log_sum, ok
+    n, (T, k) = len(keys), (len(small), values.shape[1])
+    u = (keys - centre) / unit
+    mono = np.prod(u[:, None, :] ** big[None, :, :], axis=2)  # (n, TB)
+    cols = np.concatenate([w[:, None] * mono, (w[:, None, None] * mono[:, yidx, None] * values[:, None, :])
+                           .reshape(n, T * k)], axis=1)
+    pooled, ls = plan["pooler"](rows, cols, exclude == "pool")
+    if exclude == "subtract":
+        own = np.exp(-ls)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pooled = (pooled - own[:, None] * cols[rows]) / (1.0 - own)[:, None]
+            ls = ls + np.log1p(-own)
+    P, PY = pooled[:, : len(big)], pooled[:, len(big):].reshape(len(rows), T, k)
+    v = (queries[rows] - centre) / unit
+    to_scale = unit / scale  # moments in units of ``unit``, shifted to the query, then rescaled to ``scale``
+    M = np.zeros_like(P)
+    for ia, ib, c, diff in plan["terms"]:
+        M[:, ia] += c * np.prod((-v) ** diff, axis=1) * P[:, ib]
+    A = (M * np.prod(to_scale ** big, axis=1))[:, gram_idx]
+    MY = np.zeros((len(rows), T, k))  # y-moments about the query, from those about the centre
+    for ia, ib, c, diff in plan["small_terms"]:
+        MY[:, ia, :] += (c * np.prod((-v) ** diff, axis=1))[:, None] * PY[:, ib, :]
+    MY *= np.prod(to_scale ** small, axis=1)[None, :, None]
+    beta, r0, good = _solve(A, MY)
+    coef[rows] = beta / np.prod(scale[None, :] ** small, axis=1)[None, :, None]
+    gram[rows], row0[rows], log_sum[rows], ok[rows] = A, r0, ls, good
 
 
 def local_polynomial(queries, keys, values, bandwidth, *, order, kernel="gaussian", sample_weight=None,
