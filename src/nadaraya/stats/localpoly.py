@@ -26,7 +26,7 @@ import numpy as np
 from ..kernels import get_kernel
 from ..pooling import EmptySupportWarning, attention_pool, log_kernel_sums
 
-__all__ = ["exponents", "LocalPolynomialFit", "local_polynomial", "attention_pooler", "squared_kernel", "smoother_norms"]
+__all__ = ["exponents", "LocalPolynomialFit", "local_polynomial", "attention_pooler", "drop_infinite", "squared_kernel", "smoother_norms"]
 
 #: Most pooling calls one fit makes (cells of queries, each with its own centre).
 MAX_CELLS = 256
@@ -53,31 +53,40 @@ def _index(exps: np.ndarray) -> dict:
     return {tuple(e): i for i, e in enumerate(exps)}
 
 
+def drop_infinite(queries, keys, bandwidth):
+    """Queries, keys and bandwidths without the dimensions whose bandwidth is infinite (smoothed out).
+
+    With every bandwidth infinite, one zero column at bandwidth 1 remains: every
+    key then weighs the same. The pooling engines take finite bandwidths only;
+    this is how an infinite one reaches them.
+    """
+    h = np.broadcast_to(np.asarray(bandwidth, dtype=np.float64).reshape(-1), (np.shape(keys)[1],))
+    fin = np.isfinite(h)
+    if fin.all():
+        return queries, keys, h
+    if not fin.any():
+        return np.zeros((len(queries), 1)), np.zeros((len(keys), 1)), np.ones(1)
+    return np.asarray(queries)[:, fin], np.asarray(keys)[:, fin], h[fin]
+
+
 def attention_pooler(queries, keys, bandwidth, *, kernel="gaussian", method="auto"):
     """A pooling function ``pool(rows, values, exclude_self) -> (pooled (r, c), log kernel sums (r,))``.
 
     ``rows`` selects queries (all of them when ``exclude_self``, which leaves
-    key i out of query i). Dimensions with an infinite bandwidth carry no
-    distance (the feature is smoothed out); with every bandwidth infinite
-    each key weighs the same.
+    key i out of query i). Infinite bandwidths are handled by :func:`drop_infinite`.
     """
     kern = get_kernel(kernel)
-    h = np.broadcast_to(np.asarray(bandwidth, dtype=np.float64).reshape(-1), (keys.shape[1],))
-    fin = np.isfinite(h)
+    queries, keys, h = drop_infinite(queries, keys, bandwidth)
 
     def pool(rows, values, exclude_self=False):
         q = queries[rows]
         if exclude_self and len(q) != len(keys):
             raise ValueError("attention_pooler leaves keys out only when every query (the keys) is pooled")
-        if not fin.any():
-            cnt = len(keys) - exclude_self
-            total = values.sum(axis=0)[None, :] - (values if exclude_self else 0.0)
-            return np.broadcast_to(total / cnt, (len(q), values.shape[1])), np.full(len(q), np.log(cnt))
-        args = dict(kernel=kern, bandwidth=h[fin], method=method, exclude_self=exclude_self)
+        args = dict(kernel=kern, bandwidth=h, method=method, exclude_self=exclude_self)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", EmptySupportWarning)
-            pooled = attention_pool(q[:, fin], keys[:, fin], values, on_empty="ignore", **args)
-        return pooled, log_kernel_sums(q[:, fin], keys[:, fin], **args)
+            pooled = attention_pool(q, keys, values, on_empty="ignore", **args)
+        return pooled, log_kernel_sums(q, keys, **args)
 
     pool.any_rows_exclusion = False
     return pool
