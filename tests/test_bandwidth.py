@@ -109,3 +109,23 @@ def test_weighted_gradient_matches_finite_differences():
 def test_bad_method():
     with pytest.raises(ValueError, match="bandwidth method must be one of loo, scott, silverman"):
         nw.select_bandwidth([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], method="cv")
+
+
+@pytest.mark.parametrize("weights, match", [(-1.0, "be finite and non-negative"), (0.0, "not be all zero")])
+def test_negative_or_zero_sample_weights_are_refused(weights, match):
+    data = nw.make_dataset(n_train=60, seed=2)
+    w = np.ones(60)
+    w[0 if weights < 0 else slice(None)] = weights
+    with pytest.raises(ValueError, match=f"sample_weight must {match}"):
+        nw.select_bandwidth(data.x_train, data.y_train, sample_weight=w)
+    with pytest.raises(ValueError, match=f"sample_weight must {match}"):
+        bw.loo_objective(data.x_train, data.y_train, 0.3, sample_weight=w)
+
+
+def test_values_whose_spread_overflows_are_refused_naming_the_column():
+    x = np.c_[np.arange(6.0), [1e308, -1e308, 0.0, 1.0, 2.0, 3.0]]  # issue 9 item 7: sd overflows to inf
+    match = "X column 1 has values too large for automatic bandwidth selection: its standard deviation overflows"
+    for choose in (bw.scott, bw.silverman, lambda x: nw.select_bandwidth(x, x[:, 0]),
+                   lambda x: NadarayaWatsonRegressor(bandwidth="silverman").fit(x, x[:, 0])):
+        with pytest.raises(ValueError, match=match):
+            choose(x)

@@ -319,6 +319,18 @@ def test_select_bandwidth_with_dask_arrays(client):
         nw.select_bandwidth(xd, yd, per_feature=True)
 
 
+def test_rules_share_the_in_memory_formulas_and_refuse_an_overflowing_spread():
+    x = np.c_[np.arange(6.0), [1e308, -1e308, 0.0, 1.0, 2.0, 3.0]]
+    xd, yd = da.from_array(x, chunks=(3, 2)), da.from_array(x[:, 0], chunks=3)
+    for rule in ("scott", "silverman"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # dask's own overflow warning in the sd
+            with pytest.raises(ValueError, match="X column 1 has values too large for automatic bandwidth selection"):
+                nw.select_bandwidth(xd, yd, method=rule)
+        np.testing.assert_array_equal(nw.select_bandwidth(xd[:, :1], yd, method=rule),
+                                      nw.select_bandwidth(x[:, :1], x[:, 0], method=rule))
+
+
 @pytest.mark.parametrize("n", [2, 3, 4, 5, 8, 101, 1000])
 def test_exact_percentiles_from_order_statistics(n):
     rng = np.random.default_rng(n)

@@ -153,10 +153,52 @@ def test_hat_diagonal_and_degrees_of_freedom(chapter):
 def test_attention_weights_refuse_huge_matrices(chapter):
     d = chapter
     model = NadarayaWatsonRegressor(bandwidth=0.3).fit(d.x_train[:, None], d.y_train)
-    with pytest.raises(ValueError, match="would take .* MiB .*pass a larger max_bytes"):
+    m, n = d.x_test.size, d.x_train.size
+    # issue 9 item 4: the shared limit and its message (size, limit, alternatives)
+    with pytest.raises(ValueError, match=rf"model.attention_weights would build a {m} x {n} matrix of .* MiB, "
+                                         r"above max_bytes=1,000 .*Use attention_pool.*pass a larger max_bytes"):
         model.attention_weights(d.x_test[:, None], max_bytes=1000)
     w = model.attention_weights(d.x_test[:, None])
     np.testing.assert_allclose(w.sum(1), 1)
+
+
+def test_attention_weights_default_limit_is_the_shared_one(chapter, monkeypatch):
+    import nadaraya._limits
+
+    d = chapter
+    model = NadarayaWatsonRegressor(bandwidth=0.3).fit(d.x_train[:, None], d.y_train)
+    monkeypatch.setattr(nadaraya._limits, "MAX_WEIGHTS_BYTES", 1024)
+    with pytest.raises(ValueError, match="above max_bytes=1,024"):
+        model.attention_weights(d.x_test[:, None])
+    assert model.attention_weights(d.x_test[:, None], max_bytes=2**30).shape == (d.x_test.size, d.x_train.size)
+
+
+def test_a_text_column_is_named_with_the_categorical_hint():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"x": rng.uniform(0, 5, 30), "city": rng.choice(["Oslo", "Lima"], 30)})
+    y = df.x.to_numpy()
+    for frame in (df, df.astype({"city": "string"}), df.astype({"city": "category"})):
+        with pytest.raises(ValueError, match=r"X column 'city' holds text .*pass categorical=\['city'\]"):
+            NadarayaWatsonRegressor().fit(frame, y)
+    with pytest.raises(ValueError, match=r"X column 1 holds text .*pass categorical=\[1\]"):
+        NadarayaWatsonClassifier().fit(df.to_numpy(), y > 2)
+    model = NadarayaWatsonRegressor(bandwidth=[0.5, 0.2], categorical=["city"]).fit(df, y)
+    with pytest.raises(ValueError, match="X column 'x' holds text"):
+        model.predict(df.assign(x="five"))
+    numeric_text = df.assign(x=df.x.astype(str))  # numbers written as text still read as numbers
+    np.testing.assert_allclose(model.predict(numeric_text), model.predict(df), rtol=1e-15)
+
+
+@pytest.mark.parametrize("weights, match", [(-1.0, "be finite and non-negative"), (0.0, "not be all zero")])
+def test_negative_or_zero_sample_weights_are_refused(chapter, weights, match):
+    X, y = chapter.x_train[:, None], chapter.y_train
+    w = np.full(y.size, weights)
+    if weights < 0:
+        w[1:] = 1.0  # one negative weight among positive ones
+    for model, target in ((NadarayaWatsonRegressor(bandwidth=0.3), y), (NadarayaWatsonClassifier(bandwidth=0.3), y > 0)):
+        with pytest.raises(ValueError, match=f"sample_weight must {match}"):
+            model.fit(X, target, sample_weight=w)
 
 
 def test_categorical_feature_is_aitchison_aitken():

@@ -12,40 +12,38 @@ the leave-one-out predictions.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
 
 from ._checks import as_float_array, is_dask_collection
+from ._selection import CRITERIA, METHODS, RULES, BandwidthSearch, Summary, check_method, check_objective
+from ._selection import check_sample_weight
+from ._selection import rule_of_thumb, scalar_search, spread
 from .kernels import get_kernel
 from .pooling import attention_pool
 
-__all__ = ["scott", "silverman", "loo_objective", "select_bandwidth", "BandwidthSearch"]
+__all__ = ["scott", "silverman", "loo_objective", "select_bandwidth", "search_bandwidth", "BandwidthSearch", "METHODS"]
 
 log = logging.getLogger(__name__)
 
-RULES = ("scott", "silverman")
-METHODS = ("loo",) + RULES
+
+def summarise(x: np.ndarray, need_iqr: bool = True) -> Summary:
+    """The rules' statistics of an in-memory (n, d) array: n, sd (ddof=1) and the IQR of each column."""
+    n, d = x.shape
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused, naming the column, by Summary
+        sd = x.std(axis=0, ddof=1) if n > 1 else np.zeros(d)
+        iqr = None
+        if need_iqr:
+            q75, q25 = np.percentile(x, [75, 25], axis=0)
+            iqr = q75 - q25
+    return Summary(n, d, sd, iqr)
 
 
 def _spread(x: np.ndarray) -> np.ndarray:
     """min(standard deviation, IQR / 1.349) per column, refusing constant columns."""
-    sd = x.std(axis=0, ddof=1) if x.shape[0] > 1 else np.zeros(x.shape[1])
-    q75, q25 = np.percentile(x, [75, 25], axis=0)
-    iqr = (q75 - q25) / 1.349
-    s = np.where(iqr > 0, np.minimum(sd, iqr), sd)
-    _refuse_constant(s)
-    return s
-
-
-def _refuse_constant(spread: np.ndarray) -> None:
-    bad = np.flatnonzero(~(spread > 0))
-    if bad.size:
-        raise ValueError(
-            f"X column {int(bad[0])} is constant (or has one row), so a rule-of-thumb bandwidth is undefined; "
-            "drop the column or pass a numeric bandwidth"
-        )
+    s = summarise(x)
+    return spread(s.sd, s.iqr)
 
 
 def _as_2d(x, name="X") -> np.ndarray:
@@ -55,6 +53,11 @@ def _as_2d(x, name="X") -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"{name} must have shape (n,) or (n, d); got shape {x.shape}")
     return x
+
+
+def _rule(x, method: str) -> np.ndarray:
+    x = _as_2d(x)
+    return rule_of_thumb(method, summarise(x, RULES[method].needs_iqr))
 
 
 def scott(x) -> np.ndarray:
@@ -67,20 +70,13 @@ def scott(x) -> np.ndarray:
     >>> nw.bandwidth.scott(x).round(3)
     array([0.26])
     """
-    x = _as_2d(x)
-    n, d = x.shape
-    sd = x.std(axis=0, ddof=1) if n > 1 else np.zeros(d)
-    _refuse_constant(sd)
-    return 1.059 * sd * n ** (-1.0 / (d + 4))
+    return _rule(x, "scott")
 
 
 def silverman(x) -> np.ndarray:
     """Silverman's rule: ``0.9 * min(sd, IQR / 1.349) * n**(-1/5)`` in 1-D, and its d-dimensional form
     ``(4 / (d + 2))**(1 / (d + 4)) * min(sd, IQR / 1.349) * n**(-1 / (d + 4))``."""
-    x = _as_2d(x)
-    n, d = x.shape
-    factor = 0.9 * n ** (-0.2) if d == 1 else (4.0 / (d + 2)) ** (1.0 / (d + 4)) * n ** (-1.0 / (d + 4))
-    return factor * _spread(x)
+    return _rule(x, "silverman")
 
 
 def _weighted_values(y: np.ndarray, sample_weight):
@@ -92,7 +88,7 @@ def _weighted_values(y: np.ndarray, sample_weight):
 
 def loo_predictions(x, y, bandwidth, *, kernel="gaussian", sample_weight=None, method="auto"):
     """Leave-one-out predictions ``f_{-i}(x_i)`` (n, k) of the order-0 estimator."""
-    values, sw = _weighted_values(y, sample_weight)
+    values, sw = _weighted_values(y, check_sample_weight(sample_weight, len(y)))
     pooled = attention_pool(x, x, values, kernel=kernel, bandwidth=bandwidth, exclude_self=True,
                             method=method, on_empty="ignore")
     if sw is None:
@@ -111,12 +107,9 @@ def loo_objective(x, y, bandwidth, *, kernel="gaussian", sample_weight=None, met
     bandwidths.
     """
     x, y = _as_2d(x), np.asarray(y, dtype=np.float64).reshape(len(x), -1)
+    sample_weight = check_sample_weight(sample_weight, len(x))
     pred = loo_predictions(x, y, bandwidth, kernel=kernel, sample_weight=sample_weight, method=method)
-    if objective == "logloss":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loss = -np.log(np.clip((pred * y).sum(axis=1), 1e-15, None))
-    else:
-        loss = ((pred - y) ** 2).sum(axis=1)
+    loss = CRITERIA[check_objective(objective)](pred, y)
     if not np.all(np.isfinite(loss)):
         return np.inf
     w = np.ones(len(x)) if sample_weight is None else sample_weight
@@ -155,40 +148,6 @@ def _loo_gaussian_value_and_grad(x, y, h, sample_weight, method):
     if not np.isfinite(value):
         return np.inf, np.zeros(d)
     return value, grad
-
-
-@dataclass(frozen=True)
-class BandwidthSearch:
-    """Result of :func:`select_bandwidth`."""
-
-    bandwidth: np.ndarray
-    objective: float
-    evaluations: int
-    method: str
-
-
-def _grid_then_refine(objective, lo, hi, n_grid, progress):
-    """Minimise a 1-D objective over log h: a log-spaced grid brackets the minimum, Brent refines it."""
-    grid = np.linspace(lo, hi, n_grid)
-    values = []
-    for i, g in enumerate(grid):
-        values.append(objective(g))
-        if progress is not None:
-            progress(i + 1, n_grid, float(np.exp(g)), values[-1])
-    values = np.array(values)
-    best = int(np.argmin(values))
-    if not np.isfinite(values[best]):
-        raise ValueError(
-            "no bandwidth in the searched range gives every point a leave-one-out estimate; "
-            "use an unbounded kernel such as 'gaussian' or pass a numeric bandwidth"
-        )
-    a, b = grid[max(best - 1, 0)], grid[min(best + 1, n_grid - 1)]
-    if a == b:
-        return grid[best], values[best], n_grid
-    res = optimize.minimize_scalar(objective, bounds=(a, b), method="bounded", options={"xatol": 1e-4})
-    if res.fun <= values[best]:
-        return res.x, float(res.fun), n_grid + res.nfev
-    return grid[best], float(values[best]), n_grid + res.nfev
 
 
 def select_bandwidth(x, y, method="loo", kernel="gaussian", *, per_feature=None, sample_weight=None,
@@ -249,37 +208,27 @@ def search_bandwidth(x, y, method="loo", kernel="gaussian", *, per_feature=None,
                               engine=engine, n_grid=n_grid, progress=progress, scale=scale, groups=groups,
                               objective=objective, loss=loss)
     kern = get_kernel(kernel)
-    if method not in METHODS:
-        raise ValueError(f"bandwidth method must be one of {', '.join(METHODS)}; got {method!r}")
+    check_method(method)
+    check_objective(objective)
     x = _as_2d(x)
     y = as_float_array(y, "y", np.float64).reshape(len(x), -1)
     n, d = x.shape
-    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if method == "scott":
-        return BandwidthSearch(scott(x), np.nan, 0, method)
-    if method == "silverman":
-        return BandwidthSearch(silverman(x), np.nan, 0, method)
+    sw = check_sample_weight(sample_weight, n)
+    if method in RULES:
+        return BandwidthSearch(_rule(x, method), np.nan, 0, method)
     if n < 3:
         raise ValueError(f"leave-one-out bandwidth selection needs at least 3 samples; got {n}")
     base = _spread(x) if scale is None else np.asarray(scale, dtype=np.float64)
     groups = np.arange(d) if groups is None else np.asarray(groups)
     n_groups = int(groups.max()) + 1
-    calls = [0]
 
     def loo_at(h):
         if loss is not None:
             return loss(h)
         return loo_objective(x, y, h, kernel=kern, sample_weight=sw, method=engine, objective=objective)
 
-    def scalar_objective(log_c):
-        calls[0] += 1
-        return loo_at(base * np.exp(log_c))
-
-    # from well below the typical spacing to far beyond the data's spread (where the fit is the mean)
-    lo = np.log(0.5 / n)
-    hi = np.log(10.0)
-    log_c, value, _ = _grid_then_refine(scalar_objective, lo, hi, n_grid, progress)
-    h = base * np.exp(log_c)
+    h, value, evaluations = scalar_search(loo_at, base, n, n_grid, progress)
+    calls = [evaluations]
     best = value
     per_feature = n_groups > 1 if per_feature is None else bool(per_feature)
     if per_feature and n_groups > 1:

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from ._checks import Problem, as_float_array, check_on_empty, check_positive_float, check_positive_int, prepare
+from ._softmax import empty_support_message, log_normaliser
 from .engines import dense
 from .kernels import KERNELS as KERNELS_BY_NAME
 from .kernels import get_kernel
@@ -38,11 +39,7 @@ def _report_empty(empty: np.ndarray, kernel, on_empty: str) -> None:
     count = int(np.count_nonzero(empty))
     if count == 0 or on_empty == "ignore":
         return
-    msg = (
-        f"{count} of {empty.size} queries have no key inside the support of the {kernel.name} kernel "
-        "(|q - k| < bandwidth); their estimate is NaN. Use a larger bandwidth or an unbounded "
-        "kernel such as 'gaussian'"
-    )
+    msg = empty_support_message(count, f"{empty.size} queries", kernel.name)
     if on_empty == "raise":
         raise ValueError(msg.replace("their estimate is NaN", "no estimate is defined there"))
     warnings.warn(msg, EmptySupportWarning, stacklevel=3)
@@ -188,8 +185,7 @@ def log_kernel_sums(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_
 
     if name != "dense" and kern.name in stream.KERNEL_CODES and KERNELS_BY_NAME.get(kern.name) is kern:
         p = stream.partials(problem.queries, problem.keys, problem.values, kern, bool(exclude_self))
-        with np.errstate(divide="ignore"):
-            out = np.where(p.denominator > 0, p.max_score + np.log(np.where(p.denominator > 0, p.denominator, 1)), -np.inf)
+        out = log_normaliser(p.max_score, p.denominator)
     else:
         out = dense.log_sums(problem.queries, problem.keys, kern, bool(exclude_self))
     return out[0]

@@ -1,0 +1,53 @@
+"""Attention pooling on Dask arrays: the same numbers, computed across a cluster.
+
+Queries are independent, and keys can be sharded because the streaming
+engine's online-softmax state (:class:`nadaraya.engines.stream.Partials`:
+maximum score, denominator, weighted sum) of two disjoint key sets merges
+exactly and associatively. So :func:`attention_pool` builds a task graph of
+
+* one *partials* task per (query block, key block): ``stream.partials`` on
+  the bandwidth-scaled blocks (``exclude_self`` through ``key_offset``),
+  holding one query block, one key block and one value block;
+* per query block, a pairwise tree of *merge* tasks (``stream.merge``) of
+  depth ``ceil(log2(key blocks))``, each holding two partials;
+* one *finalize* task per query block (``stream.finalize``), the output chunk.
+
+Every task holds its chunks and nothing else: (2 + k) floats per query of its
+block cross the network per partial, never an m × n array. The graph runs on
+whatever scheduler is active: a ``distributed.Client`` (lost workers are
+recomputed by the scheduler), or Dask's threads.
+
+The scikit-learn estimator routes here when it is given dask arrays
+(:func:`predict_regressor`; :func:`fit_regression`, whose result the estimator
+assigns), and so does :func:`nadaraya.select_bandwidth` (:func:`search_bandwidth`).
+
+Modules, by job (each imports only those above it, and :mod:`nadaraya`'s lower layers):
+
+* ``_inputs``: shape, dtype, chunk and bandwidth checks from metadata;
+* ``_graph``: the tasks and the partials / merge-tree / finish graph
+  (:func:`attention_pool`, :func:`log_kernel_sums`);
+* ``_stats``: moments, exact order statistics and the rules' summary statistics;
+* ``_search``: the leave-one-out bandwidth search (:func:`search_bandwidth`);
+* ``_estimator``: the estimator's Dask paths (:func:`predict_regressor`, :func:`fit_regression`).
+
+Needs the ``dask`` extra: ``pip install 'nadaraya[dask]'``.
+
+Shape legend: ``m`` queries, ``n`` keys, ``d`` input dimensions, ``k``
+outputs per value.
+"""
+
+from __future__ import annotations
+
+from .._optional import require
+
+# before any submodule: a missing dask names the extra even when the submodules are already imported
+require("dask", "dask")
+require("dask.array", "dask")
+
+from ._estimator import RegressorFit, fit_regression, predict_regressor  # noqa: E402
+from ._graph import attention_pool, log_kernel_sums  # noqa: E402
+from ._search import search_bandwidth  # noqa: E402
+from ._stats import _order_statistics, _percentile_linear, _spread  # noqa: E402,F401  (tested directly)
+
+__all__ = ["attention_pool", "log_kernel_sums", "search_bandwidth", "predict_regressor", "fit_regression",
+           "RegressorFit"]

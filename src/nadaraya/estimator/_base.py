@@ -1,0 +1,189 @@
+"""What the two estimators share: input handling, the fit skeleton, predictions' plumbing, diagnostics, files.
+
+The estimator is a thin shell: parameters are checked by :mod:`._params`,
+categorical columns encoded by :mod:`._categorical`, the bandwidth chosen by
+:mod:`._select`, fits computed by :mod:`._localpoly`, diagnostics by
+:mod:`._diagnostics`, files by :mod:`._modelfile`. Only ``fit`` (and
+``load``) write fitted state, all at once through :meth:`_restore`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._selection import check_sample_weight
+from .._softmax import empty_support_message
+from ..kernels import get_kernel
+from ..pooling import EmptySupportWarning
+from . import _diagnostics as diag
+from . import _modelfile
+from ._categorical import Encoding, feature_bandwidths, refuse_text_columns
+from ._localpoly import Smoother, centering, local_fit
+from ._params import validate_params
+from ._select import Problem, choose_bandwidth
+
+try:  # scikit-learn is the `sklearn` extra
+    from sklearn.base import BaseEstimator
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        f"nadaraya's estimators need scikit-learn ({exc}); install it with: pip install 'nadaraya[sklearn]'"
+    ) from None
+
+#: Every attribute ``fit`` sets; :meth:`_NadarayaWatsonBase._restore` removes the ones a new fit does not set.
+FITTED = ("n_features_in_", "feature_names_in_", "n_continuous_", "categorical_indices_", "categories_", "X_", "y_",
+          "groups_", "sample_weight_", "h_", "bandwidth_", "loo_mse_", "residuals_", "edf_", "classes_",
+          "column_names_", "_y_1d", "_center")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A fit in progress: the smoother, its column bandwidths, the validated targets and the state so far."""
+
+    smoother: Smoother
+    h: np.ndarray
+    Y: object
+    state: dict
+
+
+class _NadarayaWatsonBase(BaseEstimator):
+    """Shared fitting machinery; see :class:`~nadaraya.NadarayaWatsonRegressor`."""
+
+    _order = 0
+
+    # ------------------------------------------------------------------ state
+
+    def _restore(self, state: dict) -> None:
+        """Set the fitted state at once, removing what a previous fit left and this one does not set."""
+        for name in FITTED:
+            if name not in state and name in self.__dict__:
+                delattr(self, name)
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def _encoding(self) -> Encoding:
+        return Encoding(list(getattr(self, "categorical_indices_", [])), list(getattr(self, "categories_", [])))
+
+    def _smoother(self) -> Smoother:
+        """The fitted smoother (its bandwidth is ``h_``, passed separately)."""
+        w = np.ones(self.X_.shape[0]) if self.sample_weight_ is None else self.sample_weight_
+        return Smoother(self.X_, w, self.kernel, self.method, self._order, self.n_continuous_,
+                        getattr(self, "_center", None))
+
+    # ------------------------------------------------------------------ inputs
+
+    def _inputs(self, X, encoding, y=None, fitting=False):
+        """(embedded X, validated y, column → feature map, number of continuous columns)."""
+        refuse_text_columns(X, encoding.indices)
+        Xc, codes = encoding.split(X)
+        min_features = 0 if codes is not None else 1  # categorical features may be the only ones
+        if not fitting:
+            Xc = validate_data(self, Xc, reset=False, dtype=np.float64, ensure_min_features=min_features)
+        else:
+            if y is None:
+                raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+            Xc, y = validate_data(self, Xc, y, reset=True, dtype=np.float64, multi_output=self._y_numeric,
+                                  y_numeric=self._y_numeric, ensure_min_samples=2, ensure_min_features=min_features)
+        if Xc.shape[1] == 0 and codes is None:
+            raise ValueError("X has 0 features; at least one is required")
+        Z, groups = encoding.embed(Xc, codes)
+        return Z, y, groups, Xc.shape[1]
+
+    def _fit(self, X, y, sample_weight, progress, objective, search_Y=None) -> Fit:
+        """Check the parameters and inputs, choose the bandwidth; the state common to both estimators.
+
+        ``search_Y`` replaces the validated y as the criterion's targets (the classifier's one-hot classes).
+        """
+        p = validate_params(self)
+        encoding = Encoding.learn(X, p.categorical)
+        Z, Y, groups, n_cont = self._inputs(X, encoding, y, fitting=True)
+        sw = check_sample_weight(sample_weight, Z.shape[0])
+        weights = np.ones(Z.shape[0]) if sw is None else sw
+        center = None
+        if p.order >= 1:
+            if n_cont == 0:
+                raise ValueError(f"order={p.order} needs at least one continuous feature")
+            center = centering(Z, n_cont, weights)
+        sm = Smoother(Z, weights, self.kernel, self.method, p.order, n_cont, center)
+        problem = Problem(sm, Y if search_Y is None else search_Y, Y, groups, encoding, sw, objective,
+                          self.bandwidth if isinstance(self.bandwidth, str) else "given", progress)
+        h = choose_bandwidth(problem, p.bandwidth)
+        state = {
+            "n_features_in_": self.n_features_in_, "n_continuous_": n_cont, "X_": Z, "groups_": groups,
+            "sample_weight_": sw, "h_": h,
+            "bandwidth_": feature_bandwidths(h, groups, n_cont, encoding.categories),
+        }
+        if hasattr(self, "feature_names_in_"):
+            state["feature_names_in_"] = self.feature_names_in_
+        if encoding.indices:
+            state["categorical_indices_"], state["categories_"] = encoding.indices, encoding.categories
+        if center is not None:
+            state["_center"] = center
+        return Fit(sm, h, Y, state)
+
+    # ------------------------------------------------------------------ predictions
+
+    def _local_fit(self, Q, Y, exclude_self=False, slopes=False, **options):
+        """:func:`._localpoly.local_fit` of the fitted smoother at ``h_`` (or ``h=``)."""
+        h = options.pop("h", None)
+        return local_fit(self._smoother(), Q, Y, self.h_ if h is None else h, exclude_self=exclude_self,
+                         slopes=slopes, **options)
+
+    def _prepare_predict(self, X):
+        check_is_fitted(self, "h_")
+        Z, _, _, _ = self._inputs(X, self._encoding())
+        return Z
+
+    def _report_empty(self, pred):
+        empty = np.isnan(pred).any(axis=1) if pred.ndim == 2 else np.isnan(pred)
+        if empty.any():
+            msg = empty_support_message(int(empty.sum()), f"{empty.size} queries", get_kernel(self.kernel).name,
+                                        noun="training point", outcome="their prediction is NaN")
+            warnings.warn(msg, EmptySupportWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def attention_weights(self, X, *, max_bytes=None):
+        """The (m, n) attention weights of the queries X over the training points (order-0 weights).
+
+        Refuses (``ValueError``) when the matrix would exceed ``max_bytes``
+        (default :data:`nadaraya._limits.MAX_WEIGHTS_BYTES`, 256 MiB): the
+        limit every function that builds an m × n matrix shares.
+        """
+        Z = self._prepare_predict(X)
+        return diag.attention_weights(self._smoother(), Z, self.h_, max_bytes)
+
+    def effective_neighbours(self, X):
+        """Effective number of neighbours ``1 / sum_j a_j**2`` at each query (n_eff of the weights)."""
+        Z = self._prepare_predict(X)
+        return 1.0 / diag.sum_sq_weights(self._smoother(), Z, self.h_)
+
+    def hat_diagonal(self):
+        """Diagonal of the smoother (hat) matrix at the training points: the weight of each point on itself."""
+        check_is_fitted(self, "h_")
+        return diag.hat_diagonal(self._smoother(), self.h_)
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, path):
+        """Write the fitted model to an ``.npz`` file (no pickle) with JSON metadata and a format version."""
+        check_is_fitted(self, "h_")
+        _modelfile.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save`. Nothing in the file is executed."""
+        return _modelfile.load(_estimator_classes(), cls, path)
+
+
+def _estimator_classes():
+    """Every estimator class a model file may name: the subclasses of :class:`_NadarayaWatsonBase`."""
+    out, todo = [], [_NadarayaWatsonBase]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            out.append(sub)
+            todo.append(sub)
+    return out

@@ -1,0 +1,94 @@
+"""The estimators' parameters, declared once: one checker per parameter, plus the rules that join them.
+
+Each estimator class lists its parameters in ``_parameter_checks``
+(in the spirit of scikit-learn's ``_parameter_constraints``) as ``name -> checker``; :func:`validate_params`
+runs them at the start of ``fit`` and returns the checked values, and nothing
+else checks parameters. A checker takes the value and returns it checked (a
+kernel name becomes its :class:`~nadaraya.Kernel`); its message names the
+parameter, what was wrong and what is accepted (scikit-learn's own
+``InvalidParameterError`` wording cannot say that, so its machinery is not used).
+"""
+
+from __future__ import annotations
+
+import numbers
+from types import SimpleNamespace
+
+import numpy as np
+
+from .._selection import METHODS as BANDWIDTH_METHODS
+from ..kernels import get_kernel
+from ..pooling import METHODS as ENGINES
+from ._localpoly import ORDERS
+
+__all__ = ["KERNEL", "BANDWIDTH", "ORDER", "CATEGORICAL", "METHOD", "validate_params"]
+
+
+def KERNEL(value):
+    """A name from :data:`nadaraya.KERNELS` or a :class:`~nadaraya.Kernel`."""
+    return get_kernel(value)
+
+
+def BANDWIDTH(value):
+    """A positive finite number, one per feature, or a bandwidth method name."""
+    if isinstance(value, str):
+        if value not in BANDWIDTH_METHODS:
+            raise ValueError(
+                f"bandwidth must be a positive number, one per feature, or one of {', '.join(BANDWIDTH_METHODS)}; "
+                f"got {value!r}"
+            )
+        return value
+    try:
+        arr = np.asarray(value, dtype=float) if not isinstance(value, bool) else np.array(np.nan)
+    except (TypeError, ValueError):
+        arr = np.array(np.nan)
+    if arr.ndim > 1 or arr.size == 0 or not np.all(np.isfinite(arr) & (arr > 0)):
+        raise ValueError(f"bandwidth must be positive and finite (a number or one per feature); got {value!r}")
+    return arr
+
+
+def ORDER(value):
+    """A polynomial order in :data:`._localpoly.ORDERS`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) not in ORDERS:
+        raise ValueError(f"order must be {' or '.join(f'{k} ({v})' for k, v in ORDERS.items())}; got {value!r}")
+    return int(value)
+
+
+def CATEGORICAL(value):
+    """None, or column indices / DataFrame column names (checked against X in fit)."""
+    if value is None or isinstance(value, (str, numbers.Integral)):
+        return value
+    try:
+        items = list(value)
+    except TypeError:
+        raise TypeError(f"categorical must be None or a list of column indices or names; got {value!r}") from None
+    return items
+
+
+def METHOD(value):
+    """A pooling engine name or "auto"."""
+    if not isinstance(value, str) or value not in ("auto",) + tuple(ENGINES):
+        raise ValueError(f"method must be one of auto, {', '.join(ENGINES)}; got {value!r}")
+    return value
+
+
+def _categorical_needs_gaussian(p):
+    if p.categorical is not None and p.kernel.name != "gaussian":
+        raise ValueError(
+            f"categorical features need kernel='gaussian' (they use the Aitchison–Aitken kernel, "
+            f"a Gaussian on a one-hot embedding); got kernel={p.kernel.name!r}"
+        )
+
+
+#: Rules over several parameters, run after each parameter's own check.
+JOINT_RULES = (_categorical_needs_gaussian,)
+
+
+def validate_params(est) -> SimpleNamespace:
+    """Every parameter of ``est`` checked by its declared checker, then the joint rules: the checked values."""
+    checked = SimpleNamespace(order=0)
+    for name, check in type(est)._parameter_checks.items():
+        setattr(checked, name, check(getattr(est, name)))
+    for rule in JOINT_RULES:
+        rule(checked)
+    return checked

@@ -1,0 +1,146 @@
+"""The scikit-learn regressor: a thin shell over :mod:`._localpoly` and :mod:`._diagnostics`."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from .._checks import is_dask_collection
+from . import _diagnostics as diag
+from . import _params as P
+from ._base import _NadarayaWatsonBase
+from ._localpoly import local_fit
+
+from sklearn.base import RegressorMixin  # noqa: E402,I001  (after _base, which explains a missing extra)
+
+__all__ = ["NadarayaWatsonRegressor"]
+
+
+class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
+    """Nadaraya–Watson kernel regression (attention pooling) with automatic bandwidth.
+
+    Parameters
+    ----------
+    kernel : str, default "gaussian"
+        A name from :data:`nadaraya.KERNELS`.
+    bandwidth : float, array of shape (n_features,), or {"loo", "scott", "silverman"}, default "loo"
+        "loo" minimises the leave-one-out squared error (statsmodels' cv_ls) on
+        log-bandwidth; rules of thumb use each feature's spread. For
+        categorical features a number is the Aitchison–Aitken lambda.
+    order : {0, 1}, default 0
+        0: local constant (attention pooling); 1: local linear, which removes
+        the boundary bias of order 0.
+    categorical : list of int or str, optional
+        Columns (indices or DataFrame names) that are unordered categories.
+    method : str, default "auto"
+        Pooling engine (see :func:`nadaraya.attention_pool`).
+
+    Attributes
+    ----------
+    bandwidth_ : ndarray (n_features,)
+    h_ : ndarray
+        The bandwidth of each internal column (categorical features: of their one-hot columns).
+    loo_mse_ : float
+        Leave-one-out mean squared error at ``bandwidth_``.
+    edf_ : float
+        Effective degrees of freedom (trace of the hat matrix).
+    n_features_in_, feature_names_in_
+
+    Examples
+    --------
+    >>> import nadaraya as nw
+    >>> data = nw.make_dataset(n_train=100, seed=0)
+    >>> model = nw.NadarayaWatsonRegressor().fit(data.x_train[:, None], data.y_train)
+    >>> model.predict(data.x_test[:3, None]).shape
+    (3,)
+    """
+
+    _y_numeric = True
+    _parameter_checks = {"kernel": P.KERNEL, "bandwidth": P.BANDWIDTH, "order": P.ORDER,
+                         "categorical": P.CATEGORICAL, "method": P.METHOD}
+
+    def __init__(self, kernel="gaussian", bandwidth="loo", order=0, *, categorical=None, method="auto"):
+        self.kernel = kernel
+        self.bandwidth = bandwidth
+        self.order = order
+        self.categorical = categorical
+        self.method = method
+
+    @property
+    def _order(self):
+        return self.order
+
+    def fit(self, X, y, sample_weight=None, *, progress=None):
+        """Fit on X (n, n_features) and y (n,) or (n, k); choose the bandwidth if asked.
+
+        ``progress(step, total, bandwidth, objective)`` is called during a bandwidth search.
+        Dask arrays X, y are fitted on the cluster (:func:`nadaraya.dask.fit_regression`).
+        """
+        if is_dask_collection(X) or is_dask_collection(y):
+            return self._fit_dask(X, y, sample_weight, progress)
+        fit = self._fit(X, y, sample_weight, progress, "squared")
+        sm, h = fit.smoother, fit.h
+        Y = np.asarray(fit.Y, dtype=np.float64).reshape(sm.X.shape[0], -1)
+        loo, _ = local_fit(sm, sm.X, Y, h, exclude_self=True)
+        resid = ((loo - Y) ** 2).sum(axis=1)
+        w, ok = sm.weights, np.isfinite(resid)
+        fitted, _ = local_fit(sm, sm.X, Y, h)
+        self._restore(dict(
+            fit.state, y_=Y, _y_1d=np.ndim(fit.Y) == 1, residuals_=Y - fitted,
+            loo_mse_=float(np.sum(w[ok] * resid[ok]) / np.sum(w[ok])) if ok.any() else np.nan,
+            edf_=float(np.nansum(diag.hat_diagonal(sm, h))),
+        ))
+        return self
+
+    def _fit_dask(self, X, y, sample_weight, progress):
+        from ..dask import fit_regression  # the Dask path lives in nadaraya.dask
+
+        p = P.validate_params(self)
+        r = fit_regression(X, y, kernel=p.kernel, bandwidth=p.bandwidth, order=p.order, categorical=p.categorical,
+                           sample_weight=sample_weight, progress=progress, owner=type(self).__name__)
+        d = r.X.shape[1]
+        self._restore(dict(n_features_in_=d, n_continuous_=d, X_=r.X, y_=r.y, groups_=np.arange(d), sample_weight_=None,
+                           _y_1d=r.y_1d, h_=r.h, bandwidth_=r.h.copy(), loo_mse_=r.loo_mse, residuals_=r.residuals,
+                           edf_=r.edf))
+        return self
+
+    def predict(self, X, return_std=False):
+        """Predictions (m,) or (m, k); with ``return_std`` also their pointwise standard errors.
+
+        The standard error is ``sigma(q) * sqrt(sum_j l_j(q)**2)``: the local
+        residual variance (the attention-weighted mean of squared in-sample
+        residuals) times the squared norm of the effective weights — a band
+        for the regression function that ignores the smoothing bias. A dask
+        array X gives lazy dask arrays (:func:`nadaraya.dask.predict_regressor`).
+        """
+        if is_dask_collection(X):  # the Dask path lives in nadaraya.dask
+            from ..dask import predict_regressor
+
+            return predict_regressor(self, X, return_std=return_std)
+        Z = self._prepare_predict(X)
+        pred, _ = self._local_fit(Z, self.y_)
+        self._report_empty(pred)
+        out = pred[:, 0] if self._y_1d else pred
+        if not return_std:
+            return out
+        std = diag.standard_errors(self._smoother(), Z, self.h_, self.residuals_)
+        return out, (std[:, 0] if self._y_1d else std)
+
+    def predict_interval(self, X, alpha=0.05):
+        """Pointwise (1 - alpha) confidence band for the regression function: (lower, upper)."""
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1); got {alpha}")
+        pred, std = self.predict(X, return_std=True)
+        z = stats.norm.ppf(1 - alpha / 2)
+        return pred - z * std, pred + z * std
+
+    def derivative(self, X):
+        """Derivative of the fit with respect to each continuous feature (marginal effect): (m, dc) or (m, dc, k)."""
+        Z = self._prepare_predict(X)
+        d = diag.derivative(self._smoother(), Z, self.y_, self.h_)  # (m, k, dc)
+        return d[:, 0, :] if self._y_1d else np.transpose(d, (0, 2, 1))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
