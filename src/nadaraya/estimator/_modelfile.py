@@ -195,10 +195,12 @@ def _check_arrays(c: _Checker, a: dict, sizes: dict, classifier: bool, order: in
     c.finite(X, "X_")
     c.require(np.array_equal(a["groups_"], groups), "groups_", "does not match the features' columns")
     c.shape(a["h_"], "h_", (n_cols,))
-    c.finite(a["h_"], "h_", positive=True)
+    h = a["h_"]  # +inf: a feature smoothed out by the bandwidth search
+    c.require(not np.any(np.isnan(h)) and np.all(h > 0), "h_", "must be positive (or +inf), without NaN")
     c.shape(a["bandwidth_"], "bandwidth_", (n_feat,))
     want = feature_bandwidths(a["h_"], groups, dc, [np.asarray(lv) for lv in cats]) if n_cols else a["bandwidth_"]
-    c.require(np.allclose(a["bandwidth_"], want, rtol=1e-9, atol=0), "bandwidth_", "is not consistent with 'h_'")
+    c.require(np.allclose(a["bandwidth_"], want, rtol=1e-9, atol=0, equal_nan=False), "bandwidth_",
+              "is not consistent with 'h_'")
     y = a["y_"]
     c.require(y.ndim == 2 and y.shape[0] == n, "y_", f"must have shape ({n}, k); got {y.shape}")
     c.finite(y, "y_")
