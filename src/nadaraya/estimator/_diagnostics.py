@@ -16,8 +16,9 @@ import numpy as np
 
 from .._limits import check_weights_size
 from ..kernels import KERNELS, Kernel, get_kernel
-from ..pooling import EmptySupportWarning, log_kernel_sums
+from ..pooling import EmptySupportWarning
 from ..pooling import attention_weights as _pooling_weights
+from ..stats.localpoly import drop_infinite
 from ._localpoly import Smoother, local_fit, pool
 
 __all__ = ["squared_kernel", "sum_sq_weights", "standard_errors", "hat_diagonal", "derivative",
@@ -39,7 +40,8 @@ def squared_kernel(kern, h):
 
 
 def _log_sums(sm, Z, kernel, h, exclude_self=False):
-    return log_kernel_sums(Z, sm.X, kernel=kernel, bandwidth=h, exclude_self=exclude_self, method=sm.method)
+    """``log sum_j K`` at each query (infinite bandwidths and nearest neighbours as in :func:`pool`)."""
+    return pool(sm, Z, None, h, exclude_self, kernel=kernel, log_sums=True)[1]
 
 
 def sum_sq_weights(sm: Smoother, Z, h, exclude_self=False):
@@ -114,6 +116,7 @@ def attention_weights(sm: Smoother, Z, h, max_bytes=None):
     check_weights_size((Z.shape[0], sm.X.shape[0]), 8, max_bytes, what="model.attention_weights")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptySupportWarning)
-        a = _pooling_weights(Z, sm.X, kernel=sm.kernel, bandwidth=h, on_empty="ignore")
+        Zf, Xf, hf = drop_infinite(Z, sm.X, h)
+        a = _pooling_weights(Zf, Xf, kernel=sm.kernel, bandwidth=hf, on_empty="ignore")
     a = a * sm.weights[None, :]
     return a / a.sum(axis=1, keepdims=True)

@@ -76,12 +76,15 @@ def nn_bandwidths(queries, keys, neighbours, bandwidth=None, kernel="gaussian") 
 def varying_pooler(queries, keys, h_rows, *, kernel="gaussian"):
     """A pooler (see :func:`nadaraya.stats.localpoly.attention_pooler`) with bandwidth ``h_rows[i]`` at query i.
 
+    ``h_rows`` is (m,) (one bandwidth per query) or (m, d) (one per query and dimension).
+
     Leave-one-out works for any subset of rows (query i leaves key i out).
     """
     kern = get_kernel(kernel)
     queries = np.asarray(queries, dtype=np.float64)
     keys = np.asarray(keys, dtype=np.float64)
-    h_rows = np.asarray(h_rows, dtype=np.float64).reshape(-1)
+    h_rows = np.asarray(h_rows, dtype=np.float64)
+    h_rows = h_rows[:, None] if h_rows.ndim == 1 else h_rows
 
     def pool(rows, values, exclude_self=False):
         rows = np.asarray(rows).reshape(-1)
@@ -90,7 +93,7 @@ def varying_pooler(queries, keys, h_rows, *, kernel="gaussian"):
         step = max(1, BLOCK_ELEMENTS // max(len(keys), 1))
         for r0 in range(0, len(rows), step):
             r = rows[r0 : r0 + step]
-            diff = (queries[r, None, :] - keys[None, :, :]) / h_rows[r, None, None]
+            diff = (queries[r, None, :] - keys[None, :, :]) / h_rows[r, None, :]
             s = kern.score(np.einsum("mnd,mnd->mn", diff, diff))
             if exclude_self:
                 s[np.arange(len(r)), r] = -np.inf
