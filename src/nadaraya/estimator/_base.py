@@ -35,6 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 #: Every attribute ``fit`` sets; :meth:`_NadarayaWatsonBase._restore` removes the ones a new fit does not set.
 FITTED = ("n_features_in_", "feature_names_in_", "n_continuous_", "categorical_indices_", "categories_", "X_", "y_",
+          "residual_variance_",
           "groups_", "sample_weight_", "h_", "bandwidth_", "loo_mse_", "residuals_", "edf_", "classes_",
           "column_names_", "_y_1d", "_center")
 
@@ -71,7 +72,7 @@ class _NadarayaWatsonBase(BaseEstimator):
         """The fitted smoother (its bandwidth is ``h_``, passed separately)."""
         w = np.ones(self.X_.shape[0]) if self.sample_weight_ is None else self.sample_weight_
         return Smoother(self.X_, w, self.kernel, self.method, self._order, self.n_continuous_,
-                        getattr(self, "_center", None))
+                        getattr(self, "_center", None), getattr(self, "neighbours", None), self.bandwidth is not None)
 
     # ------------------------------------------------------------------ inputs
 
@@ -107,7 +108,8 @@ class _NadarayaWatsonBase(BaseEstimator):
             if n_cont == 0:
                 raise ValueError(f"order={p.order} needs at least one continuous feature")
             center = centering(Z, n_cont, weights)
-        sm = Smoother(Z, weights, self.kernel, self.method, p.order, n_cont, center)
+        sm = Smoother(Z, weights, self.kernel, self.method, p.order, n_cont, center, getattr(p, "neighbours", None),
+                      p.bandwidth is not None)
         problem = Problem(sm, Y if search_Y is None else search_Y, Y, groups, encoding, sw, objective,
                           self.bandwidth if isinstance(self.bandwidth, str) else "given", progress)
         h = choose_bandwidth(problem, p.bandwidth)

@@ -34,7 +34,7 @@ __all__ = ["Smoother", "ORDERS", "SYSTEMS", "pool", "local_fit", "centering", "l
            "monomials"]
 
 #: Polynomial orders the estimator accepts, with their names for messages.
-ORDERS = {0: "local constant", 1: "local linear"}
+ORDERS = {0: "local constant", 1: "local linear", 2: "local quadratic", 3: "local cubic"}
 
 
 @dataclass(frozen=True)
