@@ -24,6 +24,9 @@ from ._localpoly import Smoother, local_fit, loo_loss
 
 __all__ = ["Problem", "SELECTORS", "choose_bandwidth"]
 
+#: Criterion evaluations of one multi-feature (or AICc/GCV) bandwidth search.
+MAX_EVALUATIONS = 2500
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -84,7 +87,8 @@ def _global(p: Problem, objective, *, reference=True) -> np.ndarray:
     if p.progress is not None:
         progress = lambda step, total, h, value: p.progress(step, None, h[p.groups], value)  # noqa: E731
     res = global_search(lambda hf: objective(hf[p.groups]), start, lower=lower, upper=upper,
-                        reference_start=ref if reference else None, n_grid=16, progress=progress)
+                        reference_start=ref if reference else None, n_grid=16, progress=progress,
+                        max_evaluations=MAX_EVALUATIONS)
     return res.bandwidth[p.groups]
 
 

@@ -53,20 +53,30 @@ class SearchResult:
     evaluations: int
 
 
-class _Counted:
-    """The objective with a cache and a call count; NaN counts as +inf."""
+class _Spent(Exception):
+    """The evaluation budget is spent."""
 
-    def __init__(self, fun, progress):
-        self.fun, self.progress, self.calls, self.cache = fun, progress, 0, {}
+
+class _Counted:
+    """The objective with a cache, a call count, the best point so far and a budget; NaN counts as +inf."""
+
+    def __init__(self, fun, progress, budget):
+        self.fun, self.progress, self.budget, self.calls, self.cache = fun, progress, budget, 0, {}
+        self.best = (np.inf, None)
 
     def __call__(self, h):
+        h = np.asarray(h, dtype=np.float64)
         key = tuple(np.round(np.log(h), 12))
         if key not in self.cache:
+            if self.calls >= self.budget:
+                raise _Spent
             self.calls += 1
-            v = float(self.fun(np.asarray(h, dtype=np.float64)))
+            v = float(self.fun(h.copy()))
             self.cache[key] = np.inf if np.isnan(v) else v
+            if self.cache[key] < self.best[0]:
+                self.best = (self.cache[key], h.copy())
             if self.progress is not None:
-                self.progress(self.calls, None, np.asarray(h), self.cache[key])
+                self.progress(self.calls, None, h, self.cache[key])
         return self.cache[key]
 
 
@@ -135,8 +145,32 @@ def _statsmodels_path(f, start):
     return np.maximum(np.abs(res.x), 1e-300)
 
 
+def _search(f, start, lo, hi, allow_infinite, n_grid, n_starts, reference_start):
+    """The phases of :func:`global_search` (they may stop early: :class:`_Spent`)."""
+    d = start.size
+    candidates = []
+    if reference_start is not None:
+        ref = _statsmodels_path(f, np.asarray(reference_start, dtype=np.float64).reshape(-1))
+        candidates.append((f(ref), tuple(ref)))
+    factors = COARSE if allow_infinite else COARSE[:-1]
+    if len(factors) ** d <= MAX_COARSE:
+        combos = itertools.product(factors, repeat=d)
+    else:
+        combos = [(1.0,) * d] + [tuple(np.inf if i == j else 1.0 for i in range(d)) for j in range(d)] * allow_infinite
+    starts = sorted(((f(start * np.array(c)), tuple(start * np.array(c))) for c in combos), key=lambda t: t[0])
+    starts = [s for s in starts if np.isfinite(s[0])][:n_starts] or [(f(start), tuple(start))]
+    best_h, best = None, np.inf
+    starts = candidates + starts
+    for _, s in starts:
+        h, value = _sweeps(f, np.array(s), lo, hi, n_grid, allow_infinite)
+        if value < best:
+            best_h, best = h.copy(), value
+    best_h, best = _polish(f, best_h, lo, hi)
+    return _sweeps(f, best_h, lo, hi, n_grid, allow_infinite, max_sweeps=2)
+
+
 def global_search(objective, start, *, lower, upper, allow_infinite=True, n_grid=24, n_starts=3,
-                  reference_start=None, progress=None) -> SearchResult:
+                  reference_start=None, max_evaluations=4000, progress=None) -> SearchResult:
     """Minimise ``objective(h)`` over bandwidths ``h`` (d,) in ``[lower, upper]`` per coordinate, or +inf.
 
     Parameters
@@ -155,7 +189,10 @@ def global_search(objective, start, *, lower, upper, allow_infinite=True, n_grid
     n_starts : int
         Coarse-grid starts refined by coordinate sweeps.
     reference_start : array_like (d,), optional
-        Start of statsmodels' cv_ls path (its normal reference ``1.06 std n**(-1/(d+4))``).
+        Start of statsmodels' cv_ls path (its normal reference ``1.06 std n**(-1/(d+4))``), run first.
+    max_evaluations : int
+        Budget of objective evaluations; when it is spent the best point so far is returned
+        (after statsmodels' path, which takes at most 1000).
     progress : callable, optional
         ``progress(evaluation, None, bandwidth, value)`` after each new evaluation.
 
@@ -174,25 +211,16 @@ def global_search(objective, start, *, lower, upper, allow_infinite=True, n_grid
     start = np.asarray(start, dtype=np.float64).reshape(-1)
     d = start.size
     lo, hi = np.log(np.broadcast_to(lower, (d,))), np.log(np.broadcast_to(upper, (d,)))
-    f = _Counted(objective, progress)
-    factors = COARSE if allow_infinite else COARSE[:-1]
-    if len(factors) ** d <= MAX_COARSE:
-        combos = itertools.product(factors, repeat=d)
-    else:
-        combos = [(1.0,) * d] + [tuple(np.inf if i == j else 1.0 for i in range(d)) for j in range(d)] * allow_infinite
-    starts = sorted(((f(start * np.array(c)), tuple(start * np.array(c))) for c in combos), key=lambda t: t[0])
-    starts = [s for s in starts if np.isfinite(s[0])][:n_starts] or [(f(start), tuple(start))]
-    best_h, best = None, np.inf
-    if reference_start is not None:
-        ref = _statsmodels_path(f, np.asarray(reference_start, dtype=np.float64).reshape(-1))
-        starts.append((f(ref), tuple(ref)))
-    for _, s in starts:
-        h, value = _sweeps(f, np.array(s), lo, hi, n_grid, allow_infinite)
-        if value < best:
-            best_h, best = h.copy(), value
-    best_h, best = _polish(f, best_h, lo, hi)
-    best_h, best = _sweeps(f, best_h, lo, hi, n_grid, allow_infinite, max_sweeps=2)
-    if allow_infinite:  # past the grid a criterion that no longer changes means the feature is smoothed out
+    f = _Counted(objective, progress, max_evaluations)
+    try:
+        best_h, best = _search(f, start, lo, hi, allow_infinite, n_grid, n_starts, reference_start)
+    except _Spent:
+        best, best_h = f.best
+        log.info("bandwidth search: the budget of %d evaluations is spent", max_evaluations)
+    if best_h is None:
+        best_h, best = start, np.inf
+    f.budget = np.inf  # a few evaluations more: past the grid, a criterion that no longer changes
+    if allow_infinite:  # means the feature is smoothed out
         for j in np.flatnonzero(np.isfinite(best_h) & (best_h > np.exp(hi))):
             trial = best_h.copy()
             trial[j] = np.inf
