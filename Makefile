@@ -8,7 +8,7 @@ MXVENV := .venv-mxnet
 MXPY   := $(MXVENV)/bin/python
 ARGS   ?=
 
-.PHONY: demo test test-main test-mxnet bench venv clean r-reference
+.PHONY: demo test test-main test-mxnet bench docs venv clean chromium r-reference
 
 # R with KernSmooth, locfit, MASS and quantreg: the references of tests/test_r_reference.py
 # (the committed fixtures in tests/r/fixtures/ need no R; the live check re-runs tests/r/fixtures.R).
@@ -38,6 +38,11 @@ $(MXVENV)/.test: pyproject.toml constraints-mxnet.txt | $(MXPY)
 	$(MXPY) -m pip install --disable-pip-version-check -c constraints-mxnet.txt -e '.[mxnet]' pytest hypothesis
 	touch $@
 
+# The documentation's tools, and every test dependency (the pages run the frameworks, Dask, scikit-learn).
+$(VENV)/.docs: pyproject.toml constraints.txt | $(PY)
+	$(PIP) -e '.[test,docs]'
+	touch $@
+
 $(VENV)/.bench: pyproject.toml constraints.txt | $(PY)
 	$(PIP) -e '.[test,bench]'
 	touch $@
@@ -49,14 +54,24 @@ demo: $(VENV)/.core
 
 test: test-main test-mxnet
 
-test-main: $(VENV)/.test r-reference
+# The browser tests of `nadaraya explore` drive Debian's chromium through its chromedriver (Selenium).
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
+
+test-main: $(VENV)/.test chromium r-reference
 	$(PY) -m pytest --nbmake
 
 test-mxnet: $(MXVENV)/.test
-	$(MXPY) -m pytest tests/test_mxnet.py -o addopts="-ra --strict-markers" -p no:cacheprovider
+	$(MXPY) -m pytest tests/test_frameworks.py -m mxnet -o addopts="-ra --strict-markers" -p no:cacheprovider
+
+# The documentation site, offline HTML in docs/_build/html/: every notebook, page and gallery
+# example is executed (one that raises fails the build) and every warning is an error.
+docs: $(VENV)/.docs
+	TF_CPP_MIN_LOG_LEVEL=3 $(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
 
 bench: $(VENV)/.bench
 	$(PY) benchmarks/run.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(MXVENV) nadaraya-demo .pytest_cache .hypothesis
+	rm -rf $(VENV) $(MXVENV) nadaraya-demo .pytest_cache .hypothesis docs/_build docs/api docs/auto_examples

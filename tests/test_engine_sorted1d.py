@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import nadaraya as nw
 from conftest import rtol_for
-from nadaraya.engines import dense, sorted1d
+from nadaraya.engines import dense, sorted1d, stream
+from nadaraya.engines.state import finalize, merge
 from nadaraya.kernels import Kernel
 
 SORTED = list(sorted1d.KERNELS)
@@ -60,32 +61,11 @@ def _tolerance(kernel, dtype):
 
 
 # ---------------------------------------------------------------- agreement with the reference
+# (the shared contract, tests/engine_contract.py, runs the generic cases; here: what is particular to sorting)
 
 
-@pytest.mark.parametrize("kernel", SORTED)
-@pytest.mark.parametrize("exclude_self", [False, True])
-@pytest.mark.parametrize("b", [1, 3])
-@pytest.mark.parametrize("k", [1, 2])
-def test_agrees_with_dense(kernel, dtype, exclude_self, b, k):
-    rng = np.random.default_rng([b, k, exclude_self, SORTED.index(kernel)])
-    q, keys, v = _problem(rng, b, 70, 70, k, dtype, exclude_self=exclude_self)
-    got = _sorted(q, keys, v, kernel, exclude_self)
-    assert got.dtype == np.dtype(dtype)
-    _assert_agree(got, _dense(q, keys, v, kernel, exclude_self), v, _tolerance(kernel, dtype), f"{kernel} {dtype}")
 
 
-@pytest.mark.parametrize("kernel", SORTED)
-@pytest.mark.parametrize("scale", [1e-6, 1e6])
-@pytest.mark.parametrize("exclude_self", [False, True])
-def test_extreme_bandwidths(kernel, scale, exclude_self):
-    """h = 1e-6: only the nearest keys count (softmax, not 0/0); h = 1e6: every key about equally."""
-    rng = np.random.default_rng(7)
-    q, keys, v = _problem(rng, 2, 40, 40, 2, np.float64, scale=scale, exclude_self=exclude_self)
-    got = _sorted(q, keys, v, kernel, exclude_self)
-    want = _dense(q, keys, v, kernel, exclude_self)
-    _assert_agree(got, want, v, _tolerance(kernel, np.float64), f"{kernel} scale={scale}")
-    if kernel in UNBOUNDED:
-        assert np.all(np.isfinite(got))
 
 
 @pytest.mark.parametrize("kernel", SORTED)
@@ -110,15 +90,6 @@ def test_ties_unsorted_and_far_queries(kernel):
     _assert_agree(loo, _dense(keys, keys, values, kernel, True), values, _tolerance(kernel, np.float64), kernel)
 
 
-@pytest.mark.parametrize("kernel", SORTED)
-def test_single_key(kernel):
-    q = np.array([[[-2.0], [0.0], [0.25], [0.999], [1.0], [3.0]]])
-    keys = np.array([[[0.0]]])
-    v = np.array([[[2.5, -1.0]]])
-    got = _sorted(q, keys, v, kernel)
-    _assert_agree(got, _dense(q, keys, v, kernel), v, 1e-15, kernel)
-    finite = np.isfinite(got)
-    np.testing.assert_allclose(got[finite], np.broadcast_to(v[0, 0], got.shape)[finite], rtol=1e-15)
 
 
 @pytest.mark.parametrize("kernel", COMPACT)
@@ -178,6 +149,32 @@ def test_large_problem(kernel, exclude_self):
         _assert_agree(got[:, idx], want, y, _tolerance(kernel, np.float64), kernel)
 
 
+@pytest.mark.parametrize("kernel", ["gaussian", "laplace", "epanechnikov", "cosine"])
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_partials_on_the_tree_and_box_paths(kernel, exclude_self):
+    """Partials (log-normaliser, sums) of large problems, whose Gaussian queries mostly take box expansions."""
+    rng = np.random.default_rng(21)
+    n = 6000
+    x = rng.uniform(0.0, 5.0, n)
+    y = np.stack([np.sin(3 * x), rng.normal(size=n)], axis=1)
+    q = x if exclude_self else rng.uniform(-0.5, 5.5, 20_000)
+    Q, K, V = (q / 0.2)[None, :, None], (x / 0.2)[None, :, None], y[None]
+    kern = nw.KERNELS[kernel]
+    if kernel == "gaussian" and not exclude_self:
+        assert sorted1d._pool_stats(Q, K, V, kern)[1][0]["boxed"] > q.size // 2
+    got = sorted1d.partials(Q, K, V, kern, exclude_self, tol=1e-13)
+    want = stream.partials(Q, K, V, kern, exclude_self)
+    with np.errstate(divide="ignore"):
+        lse_got, lse_want = got.max_score + np.log(got.denominator), want.max_score + np.log(want.denominator)
+    np.testing.assert_allclose(lse_got, lse_want, rtol=1e-12, atol=1e-12)
+    _assert_agree(finalize(got), finalize(want), y, 1e-12, kernel)
+    half = n // 2  # two shards of keys merge to the whole (no leave-one-out across shards here)
+    if not exclude_self:
+        a = sorted1d.partials(Q, K[:, :half], V[:, :half], kern, tol=1e-13)
+        b = stream.partials(Q, K[:, half:], V[:, half:], kern)  # engines mix: partials share one meaning
+        _assert_agree(finalize(merge(a, b)), finalize(want), y, 1e-12, kernel)
+
+
 @pytest.mark.parametrize("tol", [1e-6, 1e-10, 1e-13])
 def test_gaussian_within_tol(tol):
     """The stated bound: within tol of the reference (relative to max|values|), clusters and gaps included."""
@@ -205,7 +202,7 @@ def test_gaussian_loose_tol_is_cheaper_and_within_it():
 @pytest.mark.parametrize("ratio", [0.0, np.inf])
 def test_certificate_fallback_path(monkeypatch, kernel, ratio):
     """Every query summed directly (ratio 0) or never (inf): the same numbers either way."""
-    monkeypatch.setattr(sorted1d, "CERTIFICATE_RATIO", ratio)
+    monkeypatch.setattr(sorted1d.compact, "CERTIFICATE_RATIO", ratio)
     rng = np.random.default_rng(8)
     q, keys, v = _problem(rng, 1, 300, 3000, 2, np.float64, spread=30.0)
     out, stats = sorted1d._pool_stats(q, keys, v, nw.KERNELS[kernel])
@@ -320,8 +317,10 @@ def test_num_threads_restored_and_inputs_untouched():
 
 def test_nothing_compiled_at_import():
     code = (
-        "import nadaraya.engines.sorted1d as s, numba; "
-        "assert all(not f.signatures for f in vars(s).values() if isinstance(f, numba.core.registry.CPUDispatcher)); "
+        "import numba; from nadaraya.engines.sorted1d import _common, compact, exponential, gaussian; "
+        "fns = [f for m in (_common, compact, exponential, gaussian) for f in vars(m).values() "
+        "if isinstance(f, numba.core.registry.CPUDispatcher)]; "
+        "assert len(fns) > 20 and all(not f.signatures for f in fns); "
         "assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 import nadaraya as nw
 from conftest import rtol_for
-from nadaraya.engines import dense, stream
+from engine_contract import assert_agree as _assert_agree
+from nadaraya.engines import _jitmath, dense, stream
 from nadaraya.kernels import Kernel
 
 ALL = sorted(nw.KERNELS)
@@ -38,14 +39,6 @@ def _problem(rng, b, m, n, d, k, dtype, spread=4.0, exclude_self=False):
     return tuple(np.ascontiguousarray(a, dtype=dtype) for a in (queries, keys, values))
 
 
-def _assert_agree(got, want, values, dtype, err_msg=""):
-    """Equal to the dtype's tolerance relative to max|values|, with NaN in the same places."""
-    assert got.dtype == np.dtype(dtype), err_msg
-    assert got.shape == want.shape, err_msg
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"NaN pattern differs {err_msg}")
-    scale = float(np.abs(values).max()) or 1.0
-    np.testing.assert_allclose(got, want, rtol=0, atol=rtol_for(dtype) * scale, equal_nan=True, err_msg=err_msg)
-
 
 def _dense(q, k, v, kernel, exclude_self=False):
     with warnings.catch_warnings():
@@ -56,42 +49,22 @@ def _dense(q, k, v, kernel, exclude_self=False):
 # ---------------------------------------------------------------- agreement with the reference
 
 
+# The shared contract (tests/engine_contract.py) checks agreement, extreme bandwidths, ties, single keys,
+# empty supports, exclude_self and partials at the default tiles; here: what is particular to tiling.
+
+
 @pytest.mark.parametrize("kernel", ALL)
-@pytest.mark.parametrize("d", [1, 3])
 @pytest.mark.parametrize("exclude_self", [False, True])
-@pytest.mark.parametrize("b", [1, 3])
-@pytest.mark.parametrize("k", [1, 2])
-def test_agrees_with_dense(kernel, d, exclude_self, b, k, dtype, small_tiles):
+def test_small_tiles_agree_with_dense(kernel, exclude_self, dtype, small_tiles):
+    d, b, k = 3, 3, 2
     rng = np.random.default_rng(zlib.crc32(f"{kernel} {d} {exclude_self} {b} {k}".encode()))
     q, keys, v = _problem(rng, b, 29, 29, d, k, dtype, exclude_self=exclude_self)
     got = stream.pool(q, keys, v, nw.KERNELS[kernel], exclude_self)
     _assert_agree(got, _dense(q, keys, v, kernel, exclude_self), v, dtype, f"{kernel} d={d}")
 
 
-@pytest.mark.parametrize("kernel", ALL)
-@pytest.mark.parametrize("scale", [1e6, 1e-6], ids=["tiny-h", "huge-h"])
-@pytest.mark.parametrize("exclude_self", [False, True])
-def test_extreme_bandwidths(kernel, scale, exclude_self, dtype, small_tiles):
-    # Scaled inputs x / h with h = 1e-6 (t up to ~1e13) and h = 1e6 (t ~ 1e-11).
-    rng = np.random.default_rng(3)
-    q, keys, v = _problem(rng, 2, 21, 21, 2, 2, np.float64, exclude_self=exclude_self)
-    q, keys, v = (np.ascontiguousarray(a, dtype=dtype) for a in (q * scale, keys * scale, v))
-    got = stream.pool(q, keys, v, nw.KERNELS[kernel], exclude_self)
-    _assert_agree(got, _dense(q, keys, v, kernel, exclude_self), v, dtype, kernel)
-    if kernel in UNBOUNDED or scale < 1:
-        assert np.all(np.isfinite(got))  # no 0/0 although every exp(-t/2) underflows at tiny h
 
 
-@pytest.mark.parametrize("kernel", ALL)
-def test_ties_and_duplicated_keys(kernel, dtype, small_tiles):
-    # Keys on an integer grid, each twice, and queries halfway between: exact ties everywhere.
-    grid = np.repeat(np.arange(12.0), 2)
-    keys = (grid * 0.5)[None, :, None]
-    queries = (np.arange(0.25, 5.5, 0.5))[None, :, None]
-    values = np.random.default_rng(4).normal(size=(1, keys.shape[1], 2))
-    q, keys, v = (np.ascontiguousarray(a, dtype=dtype) for a in (queries, keys, values))
-    got = stream.pool(q, keys, v, nw.KERNELS[kernel])
-    _assert_agree(got, _dense(q, keys, v, kernel), v, dtype, kernel)
 
 
 @pytest.mark.parametrize("kernel", ALL)
@@ -126,35 +99,10 @@ def test_queries_far_outside_the_data(kernel, d, dtype, small_tiles):
         assert np.all(np.isnan(got[0, :4]))
 
 
-@pytest.mark.parametrize("kernel", ALL)
-def test_single_key(kernel, dtype):
-    q = np.array([[[0.1], [0.5], [7.0]]], dtype=dtype)
-    keys = np.array([[[0.0]]], dtype=dtype)
-    v = np.array([[[3.0, -1.0]]], dtype=dtype)
-    got = stream.pool(q, keys, v, nw.KERNELS[kernel])
-    _assert_agree(got, _dense(q, keys, v, kernel), v, dtype, kernel)
-    np.testing.assert_allclose(got[0, :2], [[3.0, -1.0]] * 2, rtol=4 * np.finfo(dtype).eps)
 
 
-@pytest.mark.parametrize("kernel", COMPACT)
-def test_empty_support_rows_are_nan(kernel, dtype, small_tiles):
-    keys = np.linspace(0.0, 3.0, 30)[None, :, None]
-    q = np.array([0.5, -5.0, 1.5, 10.0, 2.9])[None, :, None]
-    v = np.random.default_rng(6).normal(size=(1, 30, 3))
-    q, keys, v = (np.ascontiguousarray(a, dtype=dtype) for a in (q, keys, v))
-    got = stream.pool(q, keys, v, nw.KERNELS[kernel])
-    assert np.all(np.isnan(got[0, [1, 3]]))  # all k entries
-    assert np.all(np.isfinite(got[0, [0, 2, 4]]))
-    _assert_agree(got, _dense(q, keys, v, kernel), v, dtype, kernel)
 
 
-def test_exclude_self_skips_exactly_one_key(dtype, small_tiles):
-    # Two keys: leave-one-out gives each query the other key's value, for every kernel that reaches it.
-    keys = np.array([[[0.0], [0.5]]], dtype=dtype)
-    v = np.array([[[1.0], [2.0]]], dtype=dtype)
-    for kernel in ALL:
-        got = stream.pool(keys, keys, v, nw.KERNELS[kernel], True)
-        np.testing.assert_allclose(got[0, :, 0], [2.0, 1.0], rtol=4 * np.finfo(dtype).eps, err_msg=kernel)
 
 
 def test_default_tile_size_many_tiles(dtype):
@@ -319,14 +267,6 @@ def test_thread_count_does_not_change_the_numbers(dtype):
     assert numba.get_num_threads() == before
 
 
-def test_inputs_are_not_modified(small_tiles):
-    rng = np.random.default_rng(14)
-    q, keys, v = _problem(rng, 1, 12, 12, 2, 2, np.float64, exclude_self=True)
-    copies = [a.copy() for a in (q, keys, v)]
-    stream.pool(q, keys, v, nw.KERNELS["epanechnikov"], True)
-    stream.partials(q, keys, v, nw.KERNELS["gaussian"], True, key_offset=3)
-    for a, c in zip((q, keys, v), copies):
-        np.testing.assert_array_equal(a, c)
 
 
 def test_unknown_kernel_is_refused():
@@ -336,9 +276,9 @@ def test_unknown_kernel_is_refused():
         stream.pool(z, z, z, custom)
 
 
-@pytest.mark.parametrize("fn, dtype, limit", [("_exp64", np.float64, -708.0), ("_exp32", np.float32, -87.0)])
+@pytest.mark.parametrize("fn, dtype, limit", [("exp64", np.float64, -708.0), ("exp32", np.float32, -87.0)])
 def test_vectorised_exp(fn, dtype, limit):
-    exp = getattr(stream, fn)
+    exp = getattr(_jitmath, fn)
 
     @numba.njit
     def apply(x, out):
@@ -395,3 +335,20 @@ def test_attention_pool_stream_warns_on_empty_support():
     with pytest.warns(nw.EmptySupportWarning, match="1 of 2 queries"):
         out = nw.attention_pool([0.0, 10.0], [0.0, 0.5], [1.0, 3.0], kernel="epanechnikov", method="stream")
     assert np.isfinite(out[0]) and np.isnan(out[1])
+
+
+def test_compiled_kernel_loops_are_parallel_and_cached_on_disk():
+    """Each kernel's loop is compiled once, with prange, and a fresh process loads it from Numba's cache."""
+    code = (
+        "import numpy as np, nadaraya as nw; from nadaraya.engines import stream; "
+        "z = np.zeros((1, 40, 2)); stream.pool(z, z, z[..., :1], nw.KERNELS['biweight']); "
+        "f = stream._compiled('biweight', nw.KERNELS['biweight'].scalar); "
+        "assert f.targetoptions['parallel']; "
+        "print(sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values()))"
+    )
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)  # fills the cache if empty
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
+    assert out == ["1", "0"], f"cache hits, misses: {out}"

@@ -138,11 +138,25 @@ def test_every_field_is_validated(saved, tmp_path, meta, arrays, field):
         NadarayaWatsonRegressor.load(path)
 
 
-@pytest.mark.parametrize("arrays", [{"h_": np.array([-0.4])}, {"sample_weight_": -np.ones(40)}], ids=["h", "weights"])
-def test_invalid_fields_exit_2_from_the_command_line(saved, tmp_path, arrays):
-    run = _cli_predict(_corrupt(saved, tmp_path, **arrays), tmp_path)
+def _renamed_npy(saved, tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(3.0))
+    return (tmp_path / "a.npy").rename(tmp_path / "a.npz")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda s, t: _corrupt(s, t, h_=np.array([-0.4])), f"{INVALID} 'h_'"),
+        (lambda s, t: _corrupt(s, t, sample_weight_=-np.ones(40)), f"{INVALID} 'sample_weight_'"),
+        (lambda s, t: _corrupt(s, t, _set("format_version", 2)), "written by a newer nadaraya"),
+        (_renamed_npy, "is a single NumPy array (.npy), not a nadaraya model file"),
+    ],
+    ids=["h", "weights", "future-version", "npy"],
+)
+def test_bad_model_files_exit_2_from_the_command_line(saved, tmp_path, make, message):
+    run = _cli_predict(make(saved, tmp_path), tmp_path)
     assert run.returncode == 2, run.stderr
-    assert INVALID in run.stderr and "Traceback" not in run.stderr
+    assert message in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "p.csv").exists()
 
 

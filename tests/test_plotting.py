@@ -37,3 +37,26 @@ def test_plotting_leaves_rcparams_alone():
     before = dict(matplotlib.rcParams)
     plotting.plot_loss([1.0])
     assert dict(matplotlib.rcParams) == before
+
+
+def test_kernel_plot_draws_the_books_shapes():
+    u = np.linspace(-2.5, 2.5, 101)
+    axes = plotting.plot_kernels(["gaussian", "boxcar", "constant", "triangular"], u=u)
+    expected = [np.exp(-(u**2) / 2), (np.abs(u) <= 1).astype(float), np.ones_like(u), np.maximum(1 - np.abs(u), 0)]
+    for ax, want in zip(axes, expected):
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), want, atol=1e-15)
+    assert [ax.get_title() for ax in axes] == ["gaussian", "boxcar", "constant", "triangular"]
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        plotting.plot_kernels(["gauss"])
+
+
+def test_fit_row_uses_the_chapters_axes():
+    data = nw.make_dataset(seed=0)
+    preds = {"a": data.y_truth, "b": data.y_truth + 1}
+    axes = plotting.plot_fits(data.x_test, data.y_truth, preds, data.x_train, data.y_train)
+    assert [ax.get_title() for ax in axes] == ["a", "b"]
+    for ax in axes:
+        assert ax.get_xlim() == (0, 5) and ax.get_ylim() == (-1, 5)
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Truth", "Pred"]
+    with pytest.raises(ValueError, match="one Axes per prediction"):
+        plotting.plot_fits(data.x_test, data.y_truth, preds, data.x_train, data.y_train, axes=[Figure().add_subplot()])

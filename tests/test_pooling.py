@@ -315,6 +315,11 @@ def test_inputs_are_not_modified():
         (dict(bandwidth=np.nan), ValueError, r"bandwidth must be positive and finite, got nan"),
         (dict(bandwidth=[1.0, 2.0]), ValueError, r"one value per input dimension \(d=1\)"),
         (dict(bandwidth="wide"), TypeError, "bandwidth must be a positive number"),
+        (dict(bandwidth=True), ValueError, "bandwidth must be positive and finite .*got True"),
+        (dict(bandwidth=np.array([True])), ValueError, "bandwidth must be positive and finite"),
+        (dict(queries=np.ma.masked_array([0.5, 1.5], mask=[0, 1])), TypeError, "queries is a numpy masked array"),
+        (dict(keys=np.ma.masked_array([0.0, 1.0, 2.0])), TypeError, "keys is a numpy masked array"),
+        (dict(values=np.ma.masked_array([1.0, 2.0, 3.0], mask=[1, 0, 0])), TypeError, "values is a numpy masked"),
         (dict(kernel="gauss"), ValueError, "kernel must be one of"),
         (dict(method="magic"), ValueError, "method must be one of auto, dense"),
         (dict(on_empty="zero"), ValueError, "on_empty must be one of warn, ignore, raise"),
@@ -342,3 +347,46 @@ def test_batch_sizes_must_agree():
 def test_leave_one_out_needs_two_keys():
     with pytest.raises(ValueError, match="exclude_self=True needs at least 2 keys"):
         nw.attention_pool([0.0], [0.0], [1.0], exclude_self=True)
+
+
+# ---------------------------------------------------------------- the size limit of attention_weights
+
+
+@pytest.mark.parametrize(
+    "q_shape, k_shape",
+    [((100_000,), (100_000,)), ((100, 20_000, 1), (100, 20_000, 1))],
+    ids=["1e5 x 1e5", "batched (100, 20000, 1)"],
+)
+def test_attention_weights_refuses_a_huge_matrix_without_allocating_it(q_shape, k_shape):
+    import tracemalloc
+
+    q, k = np.zeros(q_shape), np.zeros(k_shape)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"attention_weights would build a .* matrix of .* MiB, above max_bytes"):
+            nw.attention_weights(q, k)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * (q.nbytes + k.nbytes), f"peak {peak / 2**20:.0f} MiB before refusing"
+
+
+def test_attention_weights_max_bytes_is_per_call():
+    q, k = np.linspace(0, 1, 30), np.linspace(0, 1, 40)
+    with pytest.raises(ValueError, match="above max_bytes=1,000"):
+        nw.attention_weights(q, k, max_bytes=1000)
+    w = nw.attention_weights(q, k, max_bytes=30 * 40 * 8)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-14)
+    with pytest.raises(ValueError, match="max_bytes must be a positive number"):
+        nw.attention_weights(q, k, max_bytes=-1)
+
+
+@pytest.mark.parametrize("method", ["auto", "dense", "stream", "sorted"])
+def test_log_kernel_sums_fall_back_to_an_exact_engine(method):
+    x = np.linspace(0, 3, 40)
+    want = np.log(np.exp(-0.5 * ((x[:, None] - x[None, :]) / 0.3) ** 2).sum(1))
+    np.testing.assert_allclose(nw.log_kernel_sums(x, x, bandwidth=0.3, method=method), want, rtol=1e-13)
+    # a caller-built kernel no fast engine knows (the estimator's squared kernels): the dense engine's sums
+    squared = nw.Kernel("gaussian^2", np.inf, _score=lambda t, o: -1.0 * t, _dscore=lambda t, o: o.full_like(t, -1.0))
+    got = nw.log_kernel_sums(x, x, kernel=squared, bandwidth=0.3, method=method)
+    np.testing.assert_allclose(got, np.log(np.exp(-(((x[:, None] - x[None, :]) / 0.3) ** 2)).sum(1)), rtol=1e-13)

@@ -17,7 +17,12 @@ ON_EMPTY = ("warn", "ignore", "raise")
 
 
 def as_float_array(x, name: str, dtype=None) -> np.ndarray:
-    """Convert ``x`` to a floating array, refusing non-numeric, empty and non-finite input."""
+    """Convert ``x`` to a floating array, refusing non-numeric, empty, masked and non-finite input."""
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a numpy masked array; its mask would be ignored. Pass the unmasked entries "
+            f"({name}[~{name}.mask], or .compressed() for 1-D) or fill them ({name}.filled(value))"
+        )
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
@@ -77,6 +82,8 @@ def check_positive_float(value, name: str) -> float:
 
 def check_bandwidth(bandwidth, d: int, dtype=np.float64) -> np.ndarray:
     """Return the bandwidth as a (d,) array of positive finite values."""
+    if isinstance(bandwidth, (bool, np.bool_)) or getattr(np.asarray(bandwidth), "dtype", None) == np.bool_:
+        raise ValueError(f"bandwidth must be positive and finite (a number or one per dimension); got {bandwidth!r}")
     if isinstance(bandwidth, str):
         raise TypeError(f"bandwidth must be a positive number or one per input dimension, got {bandwidth!r}")
     try:
@@ -168,8 +175,81 @@ def _features(arr: np.ndarray, name: str, batched: bool) -> np.ndarray:
     return arr if batched else arr[None]
 
 
-def prepare(queries, keys, values, bandwidth, *, exclude_self=False, batched=None, need_values=True) -> Problem:
-    """Validate and convert pooling inputs; see :func:`nadaraya.attention_pool` for the shapes."""
+def scaled_extent(points, h: np.ndarray) -> float:
+    """``M = sqrt(sum_j (max_i |x_ij| / h_j)**2)`` over arrays of points (..., d): the largest scaled norm, bounded.
+
+    Computed in float64 (inf when ``|x| / h`` overflows).
+    """
+    with np.errstate(over="ignore"):
+        top = np.zeros(h.shape[0])
+        for x in points:
+            top = np.maximum(top, np.abs(x).reshape(-1, h.shape[0]).max(axis=0))
+        scaled = top / np.asarray(h, dtype=np.float64)
+    biggest = float(scaled.max())
+    if not np.isfinite(biggest) or biggest == 0.0:
+        return biggest
+    return biggest * float(np.sqrt(np.sum((scaled / biggest) ** 2)))  # no overflow in the squares
+
+
+def max_scaled_coordinate(d: int, dtype) -> float:
+    """Largest accepted ``|x_j| / h_j``: ``sqrt(finfo.max / d) / 2``, so squared scaled distances never overflow."""
+    return float(np.sqrt(np.finfo(dtype).max / d) / 2)
+
+
+def check_scaled_range(extent: float, d: int, dtype, h) -> None:
+    """Refuse inputs whose bandwidth-scaled coordinates could overflow a squared distance (see ``attention_pool``)."""
+    limit = max_scaled_coordinate(d, dtype)
+    if not extent <= limit * np.sqrt(d):
+        shown = ", ".join(f"{float(x):.3g}" for x in h)
+        raise ValueError(
+            f"queries and keys divided by the bandwidth must stay within +-{limit:.2g} per coordinate "
+            f"({np.dtype(dtype).name}, d={d}: |x| / h <= sqrt(finfo.max / d) / 2, so that squared distances "
+            f"cannot overflow); got coordinates up to {extent:.3g} bandwidths from 0 (bandwidth {shown}). "
+            "Use a larger bandwidth, or centre and rescale the data"
+        )
+
+
+def closed_support_widening(extent: float, d: int, dtype) -> float:
+    """Factor ``1 + delta`` by which the bandwidth of a closed-support kernel (boxcar) is widened.
+
+    ``delta = 4 eps (M + d + 1)`` with ``eps`` the dtype's machine epsilon and
+    ``M`` = :func:`scaled_extent`. Dividing by ``h (1 + delta)`` instead of
+    ``h`` covers the rounding of the scaled coordinates, their differences
+    and the sum of squares, so every key with ``|q - k| <= h`` in exact
+    arithmetic (for the inputs as given) has computed ``t <= 1``; keys count
+    that are outside by at most ``delta h`` (none for integer data with an
+    integer bandwidth, whose gaps are at least ``1 / h >> delta``).
+    """
+    return 1.0 + 4.0 * float(np.finfo(dtype).eps) * (extent + d + 1)
+
+
+def bandwidth_divisor(points, h: np.ndarray, dtype, closed_support: bool) -> np.ndarray:
+    """What queries and keys are divided by: ``h``, widened for a closed-support kernel; refuses overflow.
+
+    The one rule every path that scales by the bandwidth follows (engines,
+    framework modules, Dask): ``points`` are the query and key arrays (..., d)
+    as given, ``h`` the (d,) bandwidth. Raises the ``ValueError`` of
+    :func:`check_scaled_range` when squared scaled distances could overflow;
+    returns ``h`` or, when ``closed_support``, ``h * closed_support_widening(M, d, dtype)``
+    (``M`` = :func:`scaled_extent`), in ``dtype``.
+    """
+    d = h.shape[0]
+    extent = scaled_extent(points, h)
+    check_scaled_range(extent, d, dtype, h)
+    if not closed_support:
+        return h
+    return (np.asarray(h, dtype=np.float64) * closed_support_widening(extent, d, dtype)).astype(dtype)
+
+
+def prepare(
+    queries, keys, values, bandwidth, *, exclude_self=False, batched=None, need_values=True, closed_support=False
+) -> Problem:
+    """Validate and convert pooling inputs; see :func:`nadaraya.attention_pool` for the shapes and ranges.
+
+    ``closed_support``: the kernel's support includes its edge (boxcar), so
+    the scaled arrays are divided by the bandwidth widened by
+    :func:`closed_support_widening` (``Problem.bandwidth`` stays ``h``).
+    """
     q = as_float_array(queries, "queries")
     k = as_float_array(keys, "keys")
     v = as_float_array(values, "values") if need_values else None
@@ -204,9 +284,10 @@ def prepare(queries, keys, values, bandwidth, *, exclude_self=False, batched=Non
     check_lengths(q.shape[1], k.shape[1], v.shape[1], exclude_self)
     dtype = np.result_type(q.dtype, k.dtype, v.dtype)
     h = check_bandwidth(bandwidth, q.shape[2], dtype)
+    scale = bandwidth_divisor((q, k), h, dtype, closed_support)
     return Problem(
-        queries=np.ascontiguousarray(q / h, dtype=dtype),
-        keys=np.ascontiguousarray(k / h, dtype=dtype),
+        queries=np.ascontiguousarray(q / scale, dtype=dtype),
+        keys=np.ascontiguousarray(k / scale, dtype=dtype),
         values=np.ascontiguousarray(v, dtype=dtype),
         bandwidth=h,
         batched=bool(batched),

@@ -1,20 +1,26 @@
-"""What the framework modules (torch, tensorflow, mxnet) share: argument checks,
-shape forms, the training loop and the demo back-end adapter.
+"""The core every framework module (torch, tensorflow, mxnet, jax) runs: argument
+checks, shape forms, scores, softmax, dense and chunked pooling, the model
+forward, the training loop and the demo back-end adapter.
 
-Framework files only convert tensors and call into this module and
-:mod:`nadaraya.kernels`; the kernel formulas, the loss convention and the
-chapter's run are written once.
+It is written once over a small namespace of tensor operations, :class:`Ops`,
+that each framework module fills (a class of static methods). A framework file
+keeps only tensor conversion, its Module/Layer/Block, the optimiser step and
+what is truly particular to it (how chunks are looped and recomputed in the
+backward pass); the kernel formulas live in :mod:`nadaraya.kernels`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ._checks import check_positive_float, check_positive_int
+from ._limits import MAX_WEIGHTS_BYTES, check_weights_size
 from ._optional import require  # noqa: F401  (re-exported: framework modules call fw.require)
 from .kernels import Kernel, get_kernel
 from .parametric import ParametricFit
@@ -115,6 +121,161 @@ def check_bandwidth_value(bandwidth) -> None:
         check_positive_float(bandwidth, "bandwidth")
 
 
+#: Above this many query-key pairs (shared keys) a framework with a chunked path uses it.
+DENSE_MAX_PAIRS = 1 << 24
+
+#: Queries and keys per block of the chunked path.
+CHUNK_SIZE = 4096
+
+
+class Ops:
+    """The tensor operations the core uses; each framework module subclasses it with static methods.
+
+    Kernel formulas (:meth:`nadaraya.kernels.Kernel.score_with`) use
+    ``where, sqrt, log1p, cos, tan, full_like``; pooling adds the others below.
+    ``where(cond, x, y)`` must broadcast ``cond`` against ``x`` and ``y`` (which
+    have one shape); a framework without a chunked path leaves :attr:`chunked`
+    as None and needs neither ``exp``, ``maximum``, ``isfinite`` nor ``sum_last``.
+    """
+
+    #: The module's name, as in ``nadaraya.<name>``.
+    name = ""
+    #: ``chunked(ops, qs, ks, vs, kernel, exclude_self, chunk) -> out``: a memory-flat path, or None.
+    chunked = None
+
+    @classmethod
+    def of(cls, namespace, names: str):
+        """A subclass whose methods ``names`` (space-separated) are ``namespace``'s functions of those names."""
+        return type("Ops", (cls,), {n: staticmethod(getattr(namespace, n)) for n in names.split()})
+
+    @staticmethod
+    def float64_mode():
+        """A context in which the framework computes in float64 (JAX's 64-bit mode); restored after."""
+        return contextlib.nullcontext()
+
+    @classmethod
+    def bandwidth(cls, h, like):
+        """The bandwidth as a tensor of ``like``'s dtype, of shape () / (1,) or (d,)."""
+        return cls.as_tensor(h, like)
+
+    @staticmethod
+    def as_tensor(x, like=None):  # pragma: no cover - every framework defines it
+        raise NotImplementedError
+
+
+def scores(ops, qs, ks, kernel, exclude_self=False, row0=0, col0=0):
+    """Scores ``log K`` of already-scaled queries (.., m, d) against keys (.., n, d); key i = query i masked out.
+
+    ``row0`` / ``col0``: where the block starts, so that the chunked path masks the true diagonal.
+    """
+    s = kernel.score_with(sqdist(qs, ks), ops)
+    if exclude_self:  # query i ignores key i: a score of -inf is a weight of exactly 0
+        s = ops.where(ops.self_mask(s, row0, col0), ops.full_like(s, -math.inf), s)
+    return s
+
+
+def softmax(ops, s):
+    """Softmax over keys, and which rows have no key (every score -inf: a compact kernel's empty support).
+
+    Those rows get weight 0 here, so that gradients stay finite; :func:`pool`
+    reports them as NaN after the arithmetic.
+    """
+    empty = ops.stop_gradient(ops.max_last(s)) == -math.inf
+    w = ops.softmax(ops.where(empty, ops.full_like(s, 0.0), s))
+    return ops.where(empty, ops.full_like(w, 0.0), w), empty
+
+
+def nan_where(ops, empty, x):
+    return ops.where(empty, ops.full_like(x, math.nan), x)
+
+
+def pool_dense(ops, qs, ks, vs, form, kernel, exclude_self, max_bytes=None):
+    """Pool already-scaled 2-D/3-D inputs holding the (m, n) weights; returns (output (m, k), weights (m, n))."""
+    check_weights_size((qs.shape[0], ks.shape[-2]), ops.itemsize(qs), max_bytes, what=f"nadaraya.{ops.name} pooling")
+    if form.per_query:  # (m, 1, d) against (m, n, d): the chapter's batch matrix multiplication
+        w, empty = softmax(ops, scores(ops, ops.expand_dims(qs, 1), ks, kernel))  # (m, 1, n)
+        return nan_where(ops, empty, ops.matmul(w, vs))[:, 0], nan_where(ops, empty, w)[:, 0]
+    w, empty = softmax(ops, scores(ops, qs, ks, kernel, exclude_self))
+    return nan_where(ops, empty, ops.matmul(w, vs)), nan_where(ops, empty, w)
+
+
+def pool(ops, qs, ks, vs, form, kernel, exclude_self, *, force_dense=False, chunk_size=None, max_bytes=None):
+    """Dense pooling, or the framework's chunked path for large shared-key inputs; returns (output, weights or None).
+
+    The chunked path runs when the framework has one, the keys are shared,
+    ``force_dense`` is false, and ``chunk_size`` is given or ``m * n`` exceeds
+    :data:`DENSE_MAX_PAIRS` or the (m, n) weights would not fit in ``max_bytes``;
+    it returns no weights. Otherwise the dense path checks ``max_bytes`` first.
+    """
+    pairs = qs.shape[0] * ks.shape[0]
+    limit = MAX_WEIGHTS_BYTES if max_bytes is None else max_bytes
+    big = chunk_size is not None or pairs > DENSE_MAX_PAIRS or pairs * ops.itemsize(qs) > limit
+    if ops.chunked is not None and not form.per_query and not force_dense and big:
+        return ops.chunked(ops, qs, ks, vs, kernel, exclude_self, chunk_size or CHUNK_SIZE), None
+    return pool_dense(ops, qs, ks, vs, form, kernel, exclude_self, max_bytes)
+
+
+def block_state(ops, qs, ks, vs, kernel, exclude_self, row0, col0, key_offset=None):
+    """Online-softmax state of a block of queries over a block of keys: (max, denominator, weighted sum).
+
+    ``key_offset`` (1, n), optional: 0 for keys that count, -inf for padding of fixed-size blocks
+    (added, not selected: nothing of shape (m, n) is kept for the backward pass).
+    """
+    s = scores(ops, qs, ks, kernel, exclude_self, row0, col0)
+    if key_offset is not None:
+        s = s + key_offset
+    mx = ops.stop_gradient(ops.max_last(s))  # (m, 1), a shift: the softmax does not depend on it
+    e = ops.exp(s - ops.where(ops.isfinite(mx), mx, ops.full_like(mx, 0.0)))
+    return mx, ops.sum_last(e), ops.matmul(e, vs)
+
+
+def merge_states(ops, a, b):
+    """Merge two block states over disjoint key blocks, exactly, in log space."""
+    (ma, da, sa), (mb, db, sb) = a, b
+    m = ops.maximum(ma, mb)
+    zero = ops.full_like(m, 0.0)
+    safe = ops.where(ops.isfinite(m), m, zero)
+    fa = ops.where(ops.isfinite(ma), ops.exp(ma - safe), zero)
+    fb = ops.where(ops.isfinite(mb), ops.exp(mb - safe), zero)
+    return m, da * fa + db * fb, sa * fa + sb * fb
+
+
+def state_output(ops, state):
+    """Weighted sum / denominator; a query with no key in a compact support is NaN, with zero gradient."""
+    _, den, acc = state
+    ok = den > 0
+    return ops.where(ok, acc / ops.where(ok, den, ops.full_like(den, 1.0)), ops.full_like(acc, math.nan))
+
+
+def canonical_of(ops, queries, keys, values, exclude_self, like=None):
+    """Convert a call's arrays (keys and values to the queries' dtype, or all to ``like``'s) and :func:`canonical`."""
+    q = ops.as_tensor(queries, like)
+    return canonical(q, ops.as_tensor(keys, q), ops.as_tensor(values, q), exclude_self)
+
+
+def attention_pool(ops, queries, keys, values, *, kernel, bandwidth, exclude_self, return_weights, max_bytes, chunk_size=None):
+    """The body of every framework's ``attention_pool`` (see the framework modules for the shapes)."""
+    kern = check_kernel(kernel)
+    check_bandwidth_value(bandwidth)
+    q, k, v, form = canonical_of(ops, queries, keys, values, exclude_self)
+    h = ops.bandwidth(bandwidth, q)
+    out, w = pool(
+        ops, q / h, k / h, v, form, kern, exclude_self, force_dense=return_weights, chunk_size=chunk_size, max_bytes=max_bytes
+    )
+    out = finish(out, form)
+    return (out, w) if return_weights else out
+
+
+def forward(ops, model, queries, keys, values, exclude_self, *, like=None, chunk_size=None):
+    """The forward of every parametric design: canonical shapes, ``model._map`` of queries and keys, pooling.
+
+    Returns (output, attention weights or None where the chunked path ran).
+    """
+    q, k, v, form = canonical_of(ops, queries, keys, values, exclude_self, like)
+    out, w = pool(ops, model._map(q, "queries"), model._map(k, "keys"), v, form, model.kernel, exclude_self, chunk_size=chunk_size)
+    return finish(out, form), None if w is None else ops.stop_gradient(w)
+
+
 #: The docstring of every framework's ``train`` (``{tensor}``: its tensor type; ``{step}``: its update).
 TRAIN_DOC = """Train ``model`` as in the chapter: SGD, summed squared loss, leave-one-out keys.
 
@@ -139,10 +300,10 @@ TRAIN_DOC = """Train ``model`` as in the chapter: SGD, summed squared loss, leav
     """
 
 
-def train_loop(step: Callable[[], float], get_w: Callable[[], object], *, epochs, callback=None) -> list[float]:
+def train_loop(step: Callable[[], float], model, *, epochs, callback=None, w_of=lambda model: getattr(model, "w", None)):
     """The chapter's loop: ``epochs`` full-batch steps; ``step()`` returns the loss before its update.
 
-    ``callback(epoch, loss, w)`` runs after each epoch; each epoch is also logged.
+    ``callback(epoch, loss, model)`` runs after each epoch; each epoch is also logged with ``w_of(model)``.
     """
     epochs = check_positive_int(epochs, "epochs")
     losses = []
@@ -151,41 +312,41 @@ def train_loop(step: Callable[[], float], get_w: Callable[[], object], *, epochs
         if not np.isfinite(loss):
             raise ValueError(f"training diverged at epoch {epoch} (loss {loss}); use a smaller learning rate lr")
         losses.append(loss)
-        w = get_w()
-        log.info("epoch %d, loss %.6f, w %s", epoch, loss, w)
+        log.info("epoch %d, loss %.6f, w %s", epoch, loss, w_of(model))
         if callback is not None:
-            callback(epoch, loss, w)
+            callback(epoch, loss, model)
     return losses
 
 
-def w_init_value(w_init, rng_draw: Callable[[], float]) -> float:
-    value = float(rng_draw()) if w_init is None else float(w_init)
-    if not np.isfinite(value):
-        raise ValueError(f"w_init must be finite, got {w_init}")
-    return value
-
-
-def chapter_backend(name, *, attention_pool, train, make_model, to_tensor, to_numpy, w_of) -> ChapterBackend:
+def chapter_backend(ops, *, attention_pool, train, make_model) -> ChapterBackend:
     """Build a framework's demo adapter from its own pieces (the same recipe for every framework).
 
     ``make_model(kernel, w_init)`` builds the chapter's one-``w`` model in
-    float64; ``to_tensor`` / ``to_numpy`` convert arrays; ``w_of(model)`` reads
-    ``w`` as a float.
+    float64; ``ops.float64`` / ``ops.to_numpy`` convert arrays (and parameters);
+    both run inside ``ops.float64_mode()``.
     """
+    to_tensor = ops.float64
+
+    def to_numpy(t):
+        return np.asarray(ops.to_numpy(t))
+
+    def w_of(net):
+        return float(to_numpy(net.w).ravel()[0])
 
     def pool(queries, keys, values, kernel, bandwidth):
         t = to_tensor
-        out, w = attention_pool(t(queries), t(keys), t(values), kernel=kernel, bandwidth=bandwidth, return_weights=True)
-        return to_numpy(out), to_numpy(w)
+        with ops.float64_mode():
+            out, w = attention_pool(t(queries), t(keys), t(values), kernel=kernel, bandwidth=bandwidth, return_weights=True)
+            return to_numpy(out), to_numpy(w)
 
     def fit(x, y, kernel, epochs, lr, w_init, callback):
-        net = make_model(kernel, w_init)
-        losses = train(
-            net, to_tensor(x), to_tensor(y), epochs=epochs, lr=lr, callback=lambda e, loss, m: callback(e, loss, w_of(m))
-        )
-        return w_of(net), losses
+        with ops.float64_mode():
+            net = make_model(kernel, w_init)
+            cb = lambda e, loss, m: callback(e, loss, w_of(m))  # noqa: E731
+            losses = train(net, to_tensor(x), to_tensor(y), epochs=epochs, lr=lr, callback=cb)
+            return w_of(net), losses
 
-    return ChapterBackend(name, pool, fit)
+    return ChapterBackend(ops.name, pool, fit)
 
 
 @dataclass

@@ -28,6 +28,6 @@ def check_weights_size(shape, itemsize: int, max_bytes=None, *, what: str = "att
         dims = " x ".join(str(int(s)) for s in shape)
         raise ValueError(
             f"{what} would build a {dims} matrix of {need / 2**20:,.1f} MiB, above max_bytes={limit:,} "
-            f"({limit / 2**20:,.1f} MiB). Use attention_pool (it never builds the matrix), ask for fewer "
-            "queries, or pass a larger max_bytes"
+            f"({limit / 2**20:,.1f} MiB). Pool the values without the weights "
+            "(nadaraya.attention_pool never builds the matrix), ask for fewer queries, or pass a larger max_bytes"
         )

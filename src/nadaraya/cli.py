@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from . import __version__
+from .explore.command import add_parser as _add_explore
 from .kernels import KERNELS
 
 
@@ -37,10 +38,42 @@ def _add_demo(sub) -> None:
     p.add_argument(
         "--backend",
         default="numpy",
-        choices=["numpy", "torch", "tensorflow", "mxnet"],
+        choices=["numpy", "torch", "tensorflow", "mxnet", "jax"],
         help="framework that computes the run (default: numpy); others need their extra installed",
     )
+    p.add_argument(
+        "--kernels",
+        type=_demo_kernels,
+        default=None,
+        help="kernels compared in 'attention pooling by similarity', comma-separated "
+        "(default: gaussian,boxcar,constant,triangular, the book's four)",
+    )
+    p.add_argument(
+        "--widths",
+        type=_demo_widths,
+        default=None,
+        help="Gaussian widths (bandwidths) compared, comma-separated (default: 0.1,0.2,0.5,1)",
+    )
     p.set_defaults(func=_demo)
+
+
+def _demo_kernels(text: str):
+    from ._similarity import check_kernels
+
+    try:
+        return check_kernels([k.strip() for k in text.split(",") if k.strip()])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _demo_widths(text: str):
+    from ._similarity import check_widths
+
+    try:
+        return check_widths([float(w) for w in text.split(",") if w.strip()])
+    except ValueError as exc:
+        msg = str(exc) if "widths" in str(exc) else f"widths must be positive numbers, comma-separated; got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def _demo(args) -> int:
@@ -56,6 +89,7 @@ def _demo(args) -> int:
         bandwidth=args.bandwidth,
         backend=args.backend,
         echo=lambda line: print(line, flush=True),
+        **{k: v for k, v in (("kernels", args.kernels), ("widths", args.widths)) if v is not None},
     )
     return 0
 
@@ -322,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_fit(sub)
     _add_predict(sub)
+    _add_explore(sub)
     return parser
 
 

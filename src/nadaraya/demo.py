@@ -1,7 +1,9 @@
 """The chapter "Attention pooling: Nadaraya–Watson kernel regression", end to end.
 
 :func:`run_chapter` computes every number of the chapter (pure arrays, no
-files); :func:`write_outputs` draws the figures and writes ``report.html`` and
+files), including the newer edition's "Attention pooling by similarity"
+comparisons (four kernels, four Gaussian widths; see :mod:`nadaraya._similarity`);
+:func:`write_outputs` draws the figures and writes ``report.html`` and
 ``summary.json``; :func:`run_demo` does both, all-or-nothing.
 """
 
@@ -9,12 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import plotting
+from ._similarity import (BOOK_KERNELS, BOOK_WIDTHS, SIMILARITY_TEXT, Comparison, check_kernels, check_widths, compare,
+                          kernel_title, masked_mse, width_title)
 from ._checks import check_positive_float, check_positive_int
 from ._output import staged_folder
 from .data import Dataset, make_dataset
@@ -35,6 +39,11 @@ FIGURES = {
     "heatmap_nonparametric.png": "Attention weights, nonparametric",
     "heatmap_parametric.png": "Attention weights, parametric",
     "loss.png": "Training loss by epoch",
+    "kernels.png": "Kernels K(u)",
+    "fit_kernels.png": "Attention pooling with each kernel",
+    "heatmap_kernels.png": "Attention weights with each kernel",
+    "fit_widths.png": "Gaussian attention pooling with each width",
+    "heatmap_widths.png": "Attention weights with each Gaussian width",
 }
 
 
@@ -50,6 +59,8 @@ class ChapterRun:
     fit: ParametricFit
     parametric: np.ndarray
     parametric_weights: np.ndarray
+    by_kernel: list[Comparison] = field(default_factory=list)
+    by_width: list[Comparison] = field(default_factory=list)
 
     def predictions(self) -> dict:
         return {
@@ -64,12 +75,11 @@ class ChapterRun:
 
     def mse(self) -> dict:
         """Test mean squared error against the noise-free truth, per estimator, over defined predictions."""
-        truth = self.data.y_truth
-        out = {}
-        for name, pred in self.predictions().items():
-            ok = ~np.isnan(pred)
-            out[name] = float(np.mean((pred[ok] - truth[ok]) ** 2)) if ok.any() else float("nan")
-        return out
+        return {name: masked_mse(pred, self.data.y_truth) for name, pred in self.predictions().items()}
+
+    def comparisons(self) -> dict:
+        """The "attention pooling by similarity" rows: ``{"kernels": [...], "widths": [...]}``."""
+        return {"kernels": self.by_kernel, "widths": self.by_width}
 
     def summary(self) -> dict:
         """A JSON-ready dict of every number the run printed."""
@@ -99,6 +109,20 @@ class ChapterRun:
             },
             "test_mse": _jsonable(self.mse()),
             "undefined_predictions": self.undefined(),
+            "similarity": {
+                group: [
+                    {
+                        "kernel": c.kernel,
+                        "bandwidth": c.bandwidth,
+                        "test_mse": _jsonable(c.mse(d.y_truth)),
+                        "undefined_predictions": c.undefined(),
+                        "predictions": _jsonable(c.predictions),
+                        "attention_weights": _jsonable(c.weights),
+                    }
+                    for c in rows
+                ]
+                for group, rows in self.comparisons().items()
+            },
         }
 
 
@@ -117,7 +141,7 @@ def _echo_default(line: str) -> None:
 
 
 #: Back-ends of the demo and the module that provides each.
-BACKENDS = {"numpy": None, "torch": "nadaraya.torch", "tensorflow": "nadaraya.tensorflow", "mxnet": "nadaraya.mxnet"}
+BACKENDS = {"numpy": None, "torch": "nadaraya.torch", "tensorflow": "nadaraya.tensorflow", "mxnet": "nadaraya.mxnet", "jax": "nadaraya.jax"}
 
 
 def _numpy_backend():
@@ -149,8 +173,18 @@ def get_backend(name: str):
     return importlib.import_module(BACKENDS[name])._chapter_backend()
 
 
-def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", bandwidth=1.0, backend="numpy", echo=None):
+def initial_w(seed) -> float:
+    """The chapter's initial ``w`` for ``seed``: uniform on [0, 1), from a child of ``SeedSequence(seed)``."""
+    return float(np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).uniform(0.0, 1.0))
+
+
+def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", bandwidth=1.0, backend="numpy",
+                kernels=BOOK_KERNELS, widths=BOOK_WIDTHS, echo=None):
     """Compute the chapter: data, average pooling, nonparametric and parametric attention pooling.
+
+    Then the newer edition's "attention pooling by similarity": the test
+    inputs pooled with each of ``kernels`` at ``bandwidth``, and with the
+    Gaussian at each of ``widths``.
 
     Parameters
     ----------
@@ -168,6 +202,12 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
     backend : {"numpy", "torch", "tensorflow", "mxnet"}, default "numpy"
         Framework that computes the poolings and the training; data, plots and
         report are shared.
+    kernels : sequence of str, default ("gaussian", "boxcar", "constant", "triangular")
+        Kernels of the similarity comparison: the book's four (its
+        "Epanechikov", max(1 - |x|, 0), is the triangular kernel).
+    widths : sequence of float, default (0.1, 0.2, 0.5, 1.0)
+        Gaussian widths of the comparison. The book's width sigma enters as
+        exp(-x**2 / (2 sigma**2)), so it is the bandwidth h = sigma (w = 1 / sigma).
     echo : callable, optional
         Receives each line of progress (the CLI passes ``print``); default: logging.
 
@@ -181,6 +221,8 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
     bandwidth = check_positive_float(bandwidth, "bandwidth")
     epochs = check_positive_int(epochs, "epochs")
     lr = check_positive_float(lr, "lr")
+    kernels = check_kernels(kernels)
+    widths = check_widths(widths)
     data = make_dataset(n_train, seed)
     config = {
         "n_train": data.n_train,
@@ -190,6 +232,8 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
         "kernel": kern.name,
         "bandwidth": bandwidth,
         "backend": engine.name,
+        "kernels": list(kernels),
+        "widths": list(widths),
         "loss": "sum over training examples of (f(x_j) - y_j)^2, leave-one-out",
     }
     echo(f"data: {data.n_train} training pairs x ~ U[0, 5), y = 2 sin(x) + x^0.8 + N(0, 0.5^2); "
@@ -198,8 +242,7 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
     average = average_pool(data.y_train, m)
     nonparametric, nonparametric_weights = engine.pool(data.x_test, data.x_train, data.y_train, kern, bandwidth)
 
-    w_seed = np.random.SeedSequence(seed).spawn(1)[0]
-    w_init = float(np.random.default_rng(w_seed).uniform(0.0, 1.0))
+    w_init = initial_w(seed)
     echo(
         f"training w by SGD ({engine.name}): w0 {w_init:.6f}, lr {lr:g}, {epochs} epochs, "
         f"leave-one-out keys, kernel {kern.name}"
@@ -214,7 +257,9 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
         callback=lambda epoch, loss, w: echo(f"epoch {epoch}, loss {loss:.6f}, w {w:.6f}"),
     )
     parametric, parametric_weights = engine.pool(data.x_test, data.x_train, data.y_train, kern, fit.bandwidth)
-    run = ChapterRun(data, config, average, nonparametric, nonparametric_weights, fit, parametric, parametric_weights)
+    by_kernel, by_width = compare(engine.pool, data, kernels=kernels, bandwidth=bandwidth, widths=widths)
+    run = ChapterRun(data, config, average, nonparametric, nonparametric_weights, fit, parametric, parametric_weights,
+                     by_kernel, by_width)
     with np.printoptions(precision=3, suppress=True, threshold=60, edgeitems=3, linewidth=100):
         echo(f"parametric predictions at the test inputs:\n{parametric}")
         echo(f"parametric attention weights ({m} test inputs x {data.n_train} training inputs):\n{parametric_weights}")
@@ -222,18 +267,32 @@ def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", band
         if count:
             echo(f"note: {count} test inputs have no training input inside the {kern.name} kernel's support; "
                  f"{name} is NaN there and the MSE leaves them out (use a larger bandwidth)")
+    for c in run.by_kernel + run.by_width:
+        if c.undefined():
+            echo(f"note: {c.undefined()} test inputs have no training input inside the support of {c.label}; "
+                 f"the MSE leaves them out")
     echo(_table_text(run))
     return run
+
+
+def _mse_cell(value: float, undefined: int) -> str:
+    return f"{value:.4f}" + (f" ({undefined} undefined)" if undefined else "")
 
 
 def _table_rows(run: ChapterRun):
     mse = run.mse()
     undefined = run.undefined()
-    return [
-        (name, f"{value:.4f}" + (f" ({undefined[name]} undefined)" if undefined[name] else ""))
-        for name, value in mse.items()
-    ] + [
-        ("learned w", f"{run.fit.w:.6f} (bandwidth {run.fit.bandwidth:.6f})")
+    return (
+        [(name, _mse_cell(value, undefined[name])) for name, value in mse.items()]
+        + [("learned w", f"{run.fit.w:.6f} (bandwidth {run.fit.bandwidth:.6f})")]
+        + _similarity_rows(run)
+    )
+
+
+def _similarity_rows(run: ChapterRun):
+    truth = run.data.y_truth
+    return [(kernel_title(c), _mse_cell(c.mse(truth), c.undefined())) for c in run.by_kernel] + [
+        (width_title(c), _mse_cell(c.mse(truth), c.undefined())) for c in run.by_width
     ]
 
 
@@ -267,6 +326,7 @@ def write_outputs(run: ChapterRun, folder) -> list[Path]:
         )
         plotting.save_figure(axes, folder / name)
     plotting.save_figure(plotting.plot_loss(run.fit.losses), folder / "loss.png")
+    _draw_similarity(run, folder)
     (folder / "summary.json").write_text(json.dumps(run.summary(), indent=1, allow_nan=False), encoding="utf-8")
     cfg = run.config
     write_report(
@@ -294,9 +354,35 @@ def write_outputs(run: ChapterRun, folder) -> list[Path]:
                 ),
                 "figures": [(folder / "loss.png", FIGURES["loss.png"])],
             },
+            {
+                "heading": "Attention pooling by similarity",
+                "text": SIMILARITY_TEXT,
+                "table": (("kernel or width", "test MSE"), _similarity_rows(run)),
+                "figures": [(folder / n, FIGURES[n]) for n in _SIMILARITY_FIGURES],
+            },
         ],
     )
     return sorted(folder.iterdir())
+
+
+_SIMILARITY_FIGURES = ("kernels.png", "fit_kernels.png", "heatmap_kernels.png", "fit_widths.png", "heatmap_widths.png")
+
+
+def _draw_similarity(run: ChapterRun, folder: Path) -> None:
+    """kernels.png and the fit and heatmap rows for the kernel and the width comparisons."""
+    d = run.data
+    plotting.save_figure(plotting.plot_kernels([c.kernel for c in run.by_kernel]), folder / "kernels.png")
+    for group, rows, title in (("kernels", run.by_kernel, kernel_title), ("widths", run.by_width, width_title)):
+        preds = {title(c): c.predictions for c in rows}
+        plotting.save_figure(plotting.plot_fits(d.x_test, d.y_truth, preds, d.x_train, d.y_train),
+                             folder / f"fit_{group}.png")
+        axes = plotting.show_heatmaps(
+            np.stack([c.weights for c in rows])[None],
+            xlabel="Sorted training inputs",
+            ylabel="Sorted testing inputs",
+            titles=list(preds),
+        )
+        plotting.save_figure(axes, folder / f"heatmap_{group}.png")
 
 
 def run_demo(out="nadaraya-demo", *, echo=None, **options):

@@ -25,13 +25,129 @@ constant       1 (average pooling)         all u
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
-__all__ = ["Kernel", "KERNELS", "NumpyOps", "get_kernel"]
+__all__ = ["Kernel", "KERNELS", "NumpyOps", "ScalarForm", "get_kernel", "like", "exp_nonpositive"]
+
+
+# ---------------------------------------------------------------- scalar formulas for compiled engines
+
+
+def like(x, value):
+    """``value`` as a scalar of ``x``'s float type.
+
+    The compiled engines overload this (Python float literals are float64
+    in Numba, which would turn float32 arithmetic into float64).
+    """
+    return type(x)(value)
+
+
+def exp_nonpositive(x):
+    """``exp(x)`` for ``x <= 0``, 0 for NaN; the compiled engines substitute a vectorisable ``exp``.
+
+    (Theirs also flushes to 0 below ``-708`` in float64, ``-87`` in float32.)
+    """
+    return type(x)(math.exp(x)) if x >= -708.0 else type(x)(0.0)
+
+
+class ScalarForm(NamedTuple):
+    """A kernel's weight as scalar formulas of ``t = u**2``, which compiled engines jit.
+
+    Plain Python functions of floats that use only arithmetic, :mod:`math`,
+    :func:`like` and :func:`exp_nonpositive` (so that Numba can compile them
+    and float32 stays float32). The streaming engine builds its loops from
+    them, so a kernel with a ``ScalarForm`` runs there with no engine edit.
+    Give either
+
+    * ``value(t)``: ``K`` up to a constant, 0 outside the support and at
+      ``t = NaN`` (the engines' mark for an excluded key), for kernels whose
+      ``K`` does not underflow where it is non-zero (compact ones, constant);
+      the weights are ``value(t) / value(t_min)``; or
+    * ``weight(t, ref)``, ``reference(t_min)`` and ``score(t)`` for kernels
+      whose ``K`` underflows (Gaussian, Laplace): ``weight(t,
+      reference(t_min)) = K(t) / K(t_min)`` evaluated without forming ``K``
+      (0 at ``t = NaN``), and ``score = log K``; the support is ``t < inf``.
+    """
+
+    value: Callable | None = None
+    weight: Callable | None = None
+    reference: Callable | None = None
+    score: Callable | None = None
+
+
+def _gaussian_weight(t, ref):
+    """``exp(-(t - t_min) / 2)``; ``ref = t_min``."""
+    return exp_nonpositive(like(t, -0.5) * (t - ref))
+
+
+def _gaussian_reference(t_min):
+    return t_min
+
+
+def _gaussian_score(t):
+    return like(t, -0.5) * t
+
+
+def _laplace_weight(t, ref):
+    """``exp(sqrt(t_min) - sqrt(t))``; ``ref = sqrt(t_min)``."""
+    return exp_nonpositive(ref - math.sqrt(t))
+
+
+def _laplace_reference(t_min):
+    return math.sqrt(t_min)
+
+
+def _laplace_score(t):
+    return -math.sqrt(t)
+
+
+def _constant_value(t):
+    """1 (0 for the excluded key, marked ``t = NaN``)."""
+    return like(t, 1.0) if t == t else like(t, 0.0)
+
+
+def _boxcar_value(t):
+    """1 for ``t <= 1``, else 0 (the boundary belongs to the support)."""
+    return like(t, 1.0) if t <= like(t, 1.0) else like(t, 0.0)
+
+
+def _epanechnikov_value(t):
+    """``1 - t`` for ``t < 1``, else 0."""
+    w = like(t, 1.0) - t
+    return w if t < like(t, 1.0) else like(t, 0.0)
+
+
+def _triangular_value(t):
+    """``1 - sqrt(t)`` for ``t < 1``, else 0."""
+    w = like(t, 1.0) - math.sqrt(t)
+    return w if t < like(t, 1.0) else like(t, 0.0)
+
+
+def _biweight_value(t):
+    """``(1 - t)**2`` for ``t < 1``, else 0."""
+    u = like(t, 1.0) - t
+    w = u * u
+    return w if t < like(t, 1.0) else like(t, 0.0)
+
+
+def _tricube_value(t):
+    """``(1 - t**1.5)**3`` for ``t < 1``, else 0."""
+    u = like(t, 1.0) - t * math.sqrt(t)
+    w = u * u * u
+    return w if t < like(t, 1.0) else like(t, 0.0)
+
+
+def _cosine_value(t):
+    """``cos(pi sqrt(t) / 2)`` for ``t < 1``, else 0."""
+    if t < like(t, 1.0):
+        c = math.cos(like(t, 0.5 * math.pi) * math.sqrt(t))
+        return max(c, like(t, 0.0))
+    return like(t, 0.0)
 
 
 @dataclass(frozen=True)
@@ -51,12 +167,16 @@ class Kernel:
     exp_abs : tuple of float or None
         For kernels of the form ``poly(u) * exp(-u)``, the coefficients of the
         polynomial (lowest degree first).
+    scalar : ScalarForm or None
+        The weight as scalar formulas for the compiled engines (the
+        streaming engine runs every kernel that has one).
     """
 
     name: str
     support: float
     poly: tuple[float, ...] | None = None
     exp_abs: tuple[float, ...] | None = None
+    scalar: ScalarForm | None = field(default=None, repr=False, compare=False)
     _score: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False, default=None)
     _dscore: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False, default=None)
 
@@ -64,6 +184,11 @@ class Kernel:
     def compact(self) -> bool:
         """True when K is zero beyond a finite radius."""
         return bool(np.isfinite(self.support))
+
+    @property
+    def closed_support(self) -> bool:
+        """True for a compact kernel that is non-zero at its support radius (boxcar): the edge is inside."""
+        return self.compact and bool(np.isfinite(self.score(np.array([float(self.support) ** 2]))[0]))
 
     def score(self, t: np.ndarray) -> np.ndarray:
         """``log K(sqrt(t))`` for squared scaled distances ``t >= 0``; ``-inf`` outside the support."""
@@ -145,19 +270,34 @@ def _make_kernels() -> dict[str, Kernel]:
     tric = _inside(lambda s, o: 3.0 * o.log1p(-(s * _safe_sqrt(s, o))))
     cosine = _inside(lambda s, o: o.log1p(o.cos(0.5 * np.pi * _safe_sqrt(s, o)) - 1.0))
     ks = [
-        Kernel("gaussian", np.inf, _score=lambda t, o: -0.5 * t, _dscore=lambda t, o: o.full_like(t, -0.5)),
+        Kernel(
+            "gaussian",
+            np.inf,
+            scalar=ScalarForm(weight=_gaussian_weight, reference=_gaussian_reference, score=_gaussian_score),
+            _score=lambda t, o: -0.5 * t,
+            _dscore=lambda t, o: o.full_like(t, -0.5),
+        ),
         Kernel(
             "laplace",
             np.inf,
             exp_abs=(1.0,),
+            scalar=ScalarForm(weight=_laplace_weight, reference=_laplace_reference, score=_laplace_score),
             _score=lambda t, o: -_safe_sqrt(t, o),
             _dscore=lambda t, o: -0.5 / o.sqrt(t),
         ),
-        Kernel("boxcar", 1.0, poly=(1.0,), _score=_inside(lambda s, o: o.full_like(s, 0.0), closed=True), _dscore=zero),
+        Kernel(
+            "boxcar",
+            1.0,
+            poly=(1.0,),
+            scalar=ScalarForm(value=_boxcar_value),
+            _score=_inside(lambda s, o: o.full_like(s, 0.0), closed=True),
+            _dscore=zero,
+        ),
         Kernel(
             "epanechnikov",
             1.0,
             poly=(1.0, 0.0, -1.0),
+            scalar=ScalarForm(value=_epanechnikov_value),
             _score=epan,
             _dscore=_deriv(_inside(lambda s, o: -1.0 / (1.0 - s))),
         ),
@@ -165,6 +305,7 @@ def _make_kernels() -> dict[str, Kernel]:
             "triangular",
             1.0,
             poly=(1.0, -1.0),
+            scalar=ScalarForm(value=_triangular_value),
             _score=tri,
             _dscore=_deriv(_inside(lambda s, o: -0.5 / (o.sqrt(s) * (1.0 - o.sqrt(s))))),
         ),
@@ -172,6 +313,7 @@ def _make_kernels() -> dict[str, Kernel]:
             "biweight",
             1.0,
             poly=(1.0, 0.0, -2.0, 0.0, 1.0),
+            scalar=ScalarForm(value=_biweight_value),
             _score=biw,
             _dscore=_deriv(_inside(lambda s, o: -2.0 / (1.0 - s))),
         ),
@@ -179,16 +321,18 @@ def _make_kernels() -> dict[str, Kernel]:
             "tricube",
             1.0,
             poly=(1.0, 0.0, 0.0, -3.0, 0.0, 0.0, 3.0, 0.0, 0.0, -1.0),
+            scalar=ScalarForm(value=_tricube_value),
             _score=tric,
             _dscore=_deriv(_inside(lambda s, o: -4.5 * o.sqrt(s) / (1.0 - s * o.sqrt(s)))),
         ),
         Kernel(
             "cosine",
             1.0,
+            scalar=ScalarForm(value=_cosine_value),
             _score=cosine,
             _dscore=_deriv(_inside(lambda s, o: -0.25 * np.pi * o.tan(0.5 * np.pi * o.sqrt(s)) / o.sqrt(s))),
         ),
-        Kernel("constant", np.inf, _score=zero, _dscore=zero),
+        Kernel("constant", np.inf, scalar=ScalarForm(value=_constant_value), _score=zero, _dscore=zero),
     ]
     return {k.name: k for k in ks}
 

@@ -18,15 +18,13 @@ Shapes (m queries, n keys, d dimensions, k outputs): shared keys — queries
 call where every query has its own keys — queries (m,) or (m, d), keys (m, n)
 or (m, n, d), values (m, n) or (m, n, k).
 
-Pooling here is dense: it holds the (m, n) scores, as the chapter does (the
-PyTorch module has the memory-flat path for large inputs). Kernel formulas,
-shape rules, the training loop and the demo adapter are shared with the other
-framework modules (:mod:`nadaraya._framework`, :mod:`nadaraya.kernels`).
+Pooling here is dense, holding the (m, n) scores as the chapter does, after checking
+their size against ``max_bytes`` (PyTorch and JAX have a memory-flat path). Scores,
+softmax, pooling, shapes, training loop and demo adapter: :mod:`nadaraya._framework`.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import numpy as np
@@ -41,51 +39,6 @@ nd, autograd, gluon = mx.nd, mx.autograd, mx.gluon
 __all__ = ["attention_pool", "NWKernelRegression", "NWPerDimRegression", "NWLinearMapRegression", "train"]
 
 
-class _Ops:
-    where = staticmethod(nd.where)
-    sqrt = staticmethod(nd.sqrt)
-    log1p = staticmethod(nd.log1p)
-    cos = staticmethod(nd.cos)
-    tan = staticmethod(nd.tan)
-
-    @staticmethod
-    def full_like(t, value):
-        return nd.full(t.shape, value, ctx=t.context, dtype=t.dtype)
-
-
-def _scores(qs, ks, kernel, exclude_self=False):
-    s = kernel.score_with(fw.sqdist(qs, ks), _Ops)
-    if exclude_self:  # query i ignores key i: a score of -inf is a weight of exactly 0
-        diagonal = nd.eye(s.shape[0], s.shape[1], ctx=s.context, dtype=s.dtype)
-        s = nd.where(diagonal, _Ops.full_like(s, -math.inf), s)
-    return s
-
-
-def _softmax(s):
-    """Softmax over keys, and which rows have no key (every score -inf, a compact kernel's empty support).
-
-    Those rows get weight 0 here, so that gradients stay finite; :func:`_pool`
-    reports them as NaN.
-    """
-    empty = nd.max(s, axis=-1, keepdims=True).detach() == -math.inf
-    full = nd.broadcast_like(empty, s)
-    w = nd.softmax(nd.where(full, nd.zeros_like(s), s), axis=-1)
-    return nd.where(full, nd.zeros_like(w), w), empty
-
-
-def _nan_where(empty, x):
-    return nd.where(nd.broadcast_like(empty, x), _Ops.full_like(x, math.nan), x)
-
-
-def _pool(qs, ks, vs, form, kernel, exclude_self):
-    """Pool already-scaled 2-D/3-D inputs; returns (output (m, k), weights (m, n))."""
-    if form.per_query:  # (m, 1, d) against (m, n, d): the chapter's batch matrix multiplication
-        w, empty = _softmax(_scores(nd.expand_dims(qs, 1), ks, kernel))  # (m, 1, n)
-        return _nan_where(empty, nd.batch_dot(w, vs))[:, 0], _nan_where(empty, w)[:, 0]
-    w, empty = _softmax(_scores(qs, ks, kernel, exclude_self))
-    return _nan_where(empty, nd.dot(w, vs)), _nan_where(empty, w)
-
-
 def _as_tensor(x, like=None):
     """An NDArray: in ``like``'s dtype and context when given, else floating NumPy dtypes kept (others → float64)."""
     if isinstance(x, nd.NDArray):
@@ -96,12 +49,41 @@ def _as_tensor(x, like=None):
     return nd.array(a, dtype=a.dtype if a.dtype.kind == "f" else np.float64)
 
 
-def _canonical(queries, keys, values, exclude_self):
-    q = _as_tensor(queries)
-    return fw.canonical(q, _as_tensor(keys, q), _as_tensor(values, q), exclude_self)
+class _Ops(fw.Ops.of(nd, "sqrt log1p cos tan")):
+    name = "mxnet"
+    as_tensor = staticmethod(_as_tensor)
+    max_last = staticmethod(lambda s: nd.max(s, axis=-1, keepdims=True))
+    softmax = staticmethod(lambda s: nd.softmax(s, axis=-1))
+    expand_dims = staticmethod(lambda x, axis: nd.expand_dims(x, axis))
+    stop_gradient = staticmethod(lambda t: t.detach())
+    itemsize = staticmethod(lambda t: np.dtype(t.dtype).itemsize)
+    float64 = staticmethod(lambda a: nd.array(a, dtype=np.float64))
+    to_numpy = staticmethod(lambda t: (t.data() if isinstance(t, gluon.Parameter) else t).asnumpy())
+
+    @classmethod
+    def bandwidth(cls, h, like):
+        return _as_tensor(h if isinstance(h, nd.NDArray) else np.atleast_1d(h), like)  # nd has no 0-d arrays
+
+    @staticmethod
+    def where(cond, x, y):  # nd.where does not broadcast its condition
+        return nd.where(nd.broadcast_like(cond, x) if cond.shape != x.shape else cond, x, y)
+
+    @staticmethod
+    def full_like(t, value):
+        return nd.full(t.shape, value, ctx=t.context, dtype=t.dtype)
+
+    @staticmethod
+    def matmul(a, b):
+        return nd.batch_dot(a, b) if a.ndim == 3 else nd.dot(a, b)
+
+    @staticmethod
+    def self_mask(s, row0, col0):
+        return nd.eye(s.shape[-2], s.shape[-1], k=row0 - col0, ctx=s.context, dtype=s.dtype)
 
 
-def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, return_weights=False):
+def attention_pool(
+    queries, keys, values, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, return_weights=False, max_bytes=None
+):
     """Nadaraya–Watson attention pooling, differentiable by ``mxnet.autograd``.
 
     Same semantics and kernels as :func:`nadaraya.attention_pool`; see the
@@ -112,7 +94,8 @@ def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, e
     Returns
     -------
     NDArray (m,) or (m, k); with ``return_weights=True`` also the (m, n)
-    attention weights.
+    attention weights. Pooling is dense: it first checks that the (m, n)
+    weights fit in ``max_bytes`` (default :data:`nadaraya._limits.MAX_WEIGHTS_BYTES`).
 
     Notes
     -----
@@ -130,13 +113,10 @@ def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, e
     >>> nwmx.attention_pool(nd.array([1.0], dtype="float64"), x, x**2).asnumpy().round(4)
     array([1.5481])
     """
-    kern = fw.check_kernel(kernel)
-    fw.check_bandwidth_value(bandwidth)
-    q, k, v, form = _canonical(queries, keys, values, exclude_self)
-    h = _as_tensor(bandwidth if isinstance(bandwidth, nd.NDArray) else np.atleast_1d(bandwidth), q)  # nd has no 0-d arrays
-    out, w = _pool(q / h, k / h, v, form, kern, exclude_self)
-    out = fw.finish(out, form)
-    return (out, w) if return_weights else out
+    return fw.attention_pool(
+        _Ops, queries, keys, values, kernel=kernel, bandwidth=bandwidth, exclude_self=exclude_self,
+        return_weights=return_weights, max_bytes=max_bytes,
+    )
 
 
 class _NWBase(gluon.Block):
@@ -153,12 +133,8 @@ class _NWBase(gluon.Block):
 
     def forward(self, queries, keys, values, exclude_self=False):
         # queries (m[, d]); keys (n[, d]) shared or (m, n[, d]) per query; values likewise
-        q, k, v, form = _canonical(queries, keys, values, exclude_self)
-        like = self._first().data()
-        q, k, v = (_as_tensor(t, like) for t in (q, k, v))
-        out, w = _pool(self._map(q, "queries"), self._map(k, "keys"), v, form, self.kernel, exclude_self)
-        self.attention_weights = w.detach()
-        return fw.finish(out, form)
+        out, self.attention_weights = fw.forward(_Ops, self, queries, keys, values, exclude_self, like=self._first().data())
+        return out
 
     def _first(self):
         return next(iter(self.params.values()))
@@ -260,9 +236,8 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
         trainer.step(1)  # batch size 1: the update is lr times the gradient of the summed loss
         return loss.asscalar()
 
-    cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
-    w = getattr(model, "w", None)
-    return fw.train_loop(step, lambda: None if w is None else w.data().asnumpy(), epochs=epochs, callback=cb)
+    w_of = lambda net: None if getattr(net, "w", None) is None else net.w.data().asnumpy()  # noqa: E731
+    return fw.train_loop(step, model, epochs=epochs, callback=callback, w_of=w_of)
 
 
 train.__doc__ = fw.TRAIN_DOC.format(tensor="NDArray", step="one full-batch step of ``gluon.Trainer(..., 'sgd')``")
@@ -270,12 +245,5 @@ train.__doc__ = fw.TRAIN_DOC.format(tensor="NDArray", step="one full-batch step 
 
 def _chapter_backend():
     """The demo's adapter: NumPy in, NumPy out, computed by this module in float64."""
-    return fw.chapter_backend(
-        "mxnet",
-        attention_pool=attention_pool,
-        train=train,
-        make_model=lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype="float64"),
-        to_tensor=lambda a: nd.array(a, dtype=np.float64),
-        to_numpy=lambda t: t.asnumpy(),
-        w_of=lambda net: float(net.w.data().asscalar()),
-    )
+    model = lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype="float64")  # noqa: E731
+    return fw.chapter_backend(_Ops, attention_pool=attention_pool, train=train, make_model=model)

@@ -1,4 +1,4 @@
-"""Figures of the chapter: fit plot, attention heatmaps, loss curve.
+"""Figures of the chapter: kernel shapes, fit plots, attention heatmaps, loss curve.
 
 Every function takes ``ax=None`` (or ``axes=None``), draws with Matplotlib's
 object API (no pyplot state, no rcParams edits) and returns what it drew on.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_kernel_reg", "show_heatmaps", "plot_loss", "save_figure"]
+__all__ = ["plot_kernel_reg", "plot_fits", "plot_kernels", "show_heatmaps", "plot_loss", "save_figure"]
 
 
 def _new_axes(figsize=(4.5, 3.2)):
@@ -58,6 +58,86 @@ def plot_kernel_reg(x_test, y_truth, y_hat, x_train, y_train, *, ax=None, title=
         ax.set_title(title)
     ax.legend(loc="upper right")
     return ax
+
+
+def _row_of_axes(cols, *, width=2.8, height=2.6, sharey=True):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * cols + 0.4, height), layout="constrained")
+    return np.asarray(fig.subplots(1, cols, sharey=sharey, squeeze=False))[0]
+
+
+def plot_fits(x_test, y_truth, predictions, x_train, y_train, *, axes=None, **options):
+    """Fit plots side by side, one per named prediction (the book's four-panel comparisons).
+
+    Parameters
+    ----------
+    x_test, x_train, y_train, y_truth : array_like
+        As in :func:`plot_kernel_reg`.
+    predictions : dict of str to array_like, shape (m,)
+        Panel title to predictions, drawn left to right.
+    axes : sequence of Axes, optional
+        One per prediction.
+    **options
+        Passed on to :func:`plot_kernel_reg` (``xlim``, ``ylim``, labels).
+
+    Returns
+    -------
+    ndarray of matplotlib.axes.Axes, shape (len(predictions),)
+
+    Examples
+    --------
+    >>> import nadaraya as nw
+    >>> from nadaraya.plotting import plot_fits
+    >>> d = nw.make_dataset(seed=0)
+    >>> preds = {f"h = {h}": nw.attention_pool(d.x_test, d.x_train, d.y_train, bandwidth=h) for h in (0.2, 1.0)}
+    >>> plot_fits(d.x_test, d.y_truth, preds, d.x_train, d.y_train).shape
+    (2,)
+    """
+    axes = _row_of_axes(len(predictions)) if axes is None else np.asarray(axes).ravel()
+    if axes.shape[0] != len(predictions):
+        raise ValueError(f"axes must hold one Axes per prediction ({len(predictions)}); got {axes.shape[0]}")
+    for ax, (title, y_hat) in zip(axes, predictions.items()):
+        plot_kernel_reg(x_test, y_truth, y_hat, x_train, y_train, ax=ax, title=title, **options)
+    return axes
+
+
+def plot_kernels(kernels, *, axes=None, u=None):
+    """Each kernel's shape K(u) on its own panel, scaled so that K(0) = 1 (the book's kernel plot).
+
+    Parameters
+    ----------
+    kernels : sequence of str or Kernel
+    axes : sequence of Axes, optional
+        One per kernel.
+    u : array_like, optional
+        Scaled distances to draw; default 201 points on [-2.5, 2.5], the book's range.
+
+    Returns
+    -------
+    ndarray of matplotlib.axes.Axes, shape (len(kernels),)
+
+    Examples
+    --------
+    >>> from nadaraya.plotting import plot_kernels
+    >>> axes = plot_kernels(["gaussian", "triangular"])
+    >>> [ax.get_title() for ax in axes]
+    ['gaussian', 'triangular']
+    >>> float(axes[1].lines[0].get_ydata().max())
+    1.0
+    """
+    from .kernels import get_kernel
+
+    kerns = [get_kernel(k) for k in kernels]
+    u = np.linspace(-2.5, 2.5, 201) if u is None else np.asarray(u, dtype=float)
+    axes = _row_of_axes(len(kerns), height=2.4) if axes is None else np.asarray(axes).ravel()
+    if axes.shape[0] != len(kerns):
+        raise ValueError(f"axes must hold one Axes per kernel ({len(kerns)}); got {axes.shape[0]}")
+    for ax, kern in zip(axes, kerns):
+        ax.plot(u, kern(u) / kern(np.zeros(1))[0])
+        ax.set(title=kern.name, xlabel="u = (q - k) / h", ylim=(-0.05, 1.1))
+    axes[0].set_ylabel("K(u)")
+    return axes
 
 
 def show_heatmaps(matrices, *, xlabel="Keys", ylabel="Queries", titles=None, axes=None, cmap="Reds"):

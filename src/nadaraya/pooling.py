@@ -13,22 +13,22 @@ import warnings
 
 import numpy as np
 
+from . import engines
 from ._checks import Problem, as_float_array, check_on_empty, check_positive_float, check_positive_int, prepare
-from ._softmax import empty_support_message, log_normaliser
-from .engines import dense
-from .kernels import KERNELS as KERNELS_BY_NAME
+from ._limits import check_weights_size
+from ._softmax import empty_support_message
 from .kernels import get_kernel
 
 __all__ = ["attention_pool", "attention_weights", "average_pool", "log_kernel_sums", "EmptySupportWarning", "METHODS"]
 
-#: Engines ``method=`` accepts (besides "auto").
-METHODS = ("dense", "stream", "sorted")
+#: Engines ``method=`` accepts (besides "auto"): the registry's names.
+METHODS = engines.NAMES
 
-#: Below this many query-key pairs "auto" uses the dense engine (no compilation, no set-up).
-DENSE_MAX_PAIRS = 1 << 16
-
-#: From this many query-key pairs "auto" uses the sorted engine for 1-D keys.
-SORTED_MIN_PAIRS = 1 << 23
+#: How each engine option is validated (engines declare which they take).
+_OPTION_CHECKS = {
+    "num_threads": lambda v: None if v is None else check_positive_int(v, "num_threads"),
+    "tol": lambda v: check_positive_float(v, "tol"),
+}
 
 
 class EmptySupportWarning(RuntimeWarning):
@@ -45,40 +45,14 @@ def _report_empty(empty: np.ndarray, kernel, on_empty: str) -> None:
     warnings.warn(msg, EmptySupportWarning, stacklevel=3)
 
 
-def _select_method(method: str, problem: Problem, kernel) -> str:
-    if not isinstance(method, str) or method not in ("auto",) + METHODS:
-        raise ValueError(f"method must be one of auto, {', '.join(METHODS)}; got {method!r}")
-    b, m, n, d, _ = problem.shape
-    if method == "sorted" and not _sorted1d().supports(kernel, d):
-        raise ValueError(
-            f"method='sorted' needs 1-D keys (d=1) and one of the kernels {', '.join(_sorted1d().KERNELS)}; "
-            f"got d={d} and kernel {kernel.name!r}. Use method='stream' or 'auto'"
-        )
-    if method != "auto":
-        return method
-    if m * n <= DENSE_MAX_PAIRS or KERNELS_BY_NAME.get(kernel.name) is not kernel:
-        return "dense"  # small problems, and kernels built by the caller (the fast engines know the registry's)
-    # the sorted engine's set-up pays off above ~10^7 pairs (measured crossover on 2 cores),
-    # at any size for the exponential kernels, whose recursions are O(m + n)
-    if _sorted1d().supports(kernel, d) and (m * n >= SORTED_MIN_PAIRS or kernel.exp_abs is not None):
-        return "sorted"
-    return "stream"
+def _engine_options(name: str, given: dict) -> dict:
+    """The validated options the engine ``name`` takes, from those the caller gave."""
+    return {key: _OPTION_CHECKS[key](given[key]) for key in engines.options_of(engines.get(name))}
 
 
-def _sorted1d():
-    from .engines import sorted1d
-
-    return sorted1d
-
-
-def _engine(name: str):
-    if name == "dense":
-        return dense.pool
-    if name == "stream":
-        from .engines import stream
-
-        return stream.pool
-    return _sorted1d().pool
+def _choose(method, problem: Problem, kernel, given: dict) -> tuple[str, dict]:
+    name = engines.choose(method, kernel, problem.shape, given)
+    return name, _engine_options(name, given)
 
 
 def attention_pool(
@@ -137,8 +111,34 @@ def attention_pool(
     ndarray, shape (m,) or (m, k); batched (b, m) or (b, m, k)
         In the inputs' floating dtype (float32 stays float32).
 
+    Raises
+    ------
+    ValueError
+        For non-finite or empty inputs, mismatched shapes, a bandwidth that is
+        not positive and finite (``True`` included), or inputs outside the
+        accepted range below.
+    TypeError
+        For non-numeric input and numpy masked arrays (their mask would be
+        ignored: pass the unmasked entries or ``.filled(value)``).
+
     Notes
     -----
+    Accepted range: every coordinate, divided by its bandwidth, must satisfy
+    ``|x_j| / h_j <= sqrt(finfo.max / d) / 2`` (6.7e153 in float64 and 9.2e18
+    in float32 for d = 1), so that no squared scaled distance can overflow.
+    Within it every kernel returns finite numbers (far queries get their
+    nearest keys' values, not NaN); outside it the call is refused. Any
+    positive finite bandwidth is accepted subject to that.
+
+    Support edge: for boxcar, whose support includes its edge, a key with
+    ``|q - k| <= h`` in exact arithmetic (for the inputs as given) is always
+    counted, in every engine: the scaled arrays are divided by ``h (1 +
+    delta)``, ``delta = 4 eps (M + d + 1)`` (``M`` the largest scaled
+    coordinate norm; see :func:`nadaraya._checks.closed_support_widening`),
+    which covers the rounding of ``q / h - k / h``. Integer data with an
+    integer bandwidth are exact. The other compact kernels vanish at the edge,
+    so their edge keys weigh nothing either way.
+
     Reference implementation (for one batch element, the spec the engines are
     tested against)::
 
@@ -157,14 +157,11 @@ def attention_pool(
     """
     kern = get_kernel(kernel)
     on_empty = check_on_empty(on_empty)
-    problem = prepare(queries, keys, values, bandwidth, exclude_self=exclude_self, batched=batched)
-    name = _select_method(method, problem, kern)
-    options = {}
-    if name != "dense":
-        options["num_threads"] = None if num_threads is None else check_positive_int(num_threads, "num_threads")
-    if name == "sorted":
-        options["tol"] = check_positive_float(tol, "tol")
-    out = _engine(name)(problem.queries, problem.keys, problem.values, kern, bool(exclude_self), **options)
+    problem = prepare(
+        queries, keys, values, bandwidth, exclude_self=exclude_self, batched=batched, closed_support=kern.closed_support
+    )
+    name, options = _choose(method, problem, kern, {"num_threads": num_threads, "tol": tol})
+    out = engines.get(name).pool(problem.queries, problem.keys, problem.values, kern, bool(exclude_self), **options)
     if kern.compact:
         _report_empty(np.isnan(out[..., 0]), kern, on_empty)
     return problem.unpack(out)
@@ -175,28 +172,43 @@ def log_kernel_sums(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_
 
     The kernel is scaled so that K(0) = 1 (the score at zero distance is 0).
     ``-inf`` where no key is inside a compact kernel's support. Computed by
-    the streaming engine's partial sums or the dense engine, never an m × n array.
+    the chosen engine's mergeable partials (falling back to an exact engine
+    that has them: see :func:`nadaraya.engines.partials`), never an m × n array.
     Used for effective numbers of neighbours, hat-matrix diagonals and standard errors.
     """
     kern = get_kernel(kernel)
-    problem = prepare(queries, keys, None, bandwidth, exclude_self=exclude_self, need_values=False)
-    name = _select_method(method, problem, kern)
-    from .engines import stream
-
-    if name != "dense" and kern.name in stream.KERNEL_CODES and KERNELS_BY_NAME.get(kern.name) is kern:
-        p = stream.partials(problem.queries, problem.keys, problem.values, kern, bool(exclude_self))
-        out = log_normaliser(p.max_score, p.denominator)
-    else:
-        out = dense.log_sums(problem.queries, problem.keys, kern, bool(exclude_self))
-    return out[0]
+    problem = prepare(
+        queries, keys, None, bandwidth, exclude_self=exclude_self, need_values=False, closed_support=kern.closed_support
+    )
+    name = engines.choose(method, kern, problem.shape, {}, strict=False)  # falls back to an exact engine
+    return engines.log_sums(name, problem.queries, problem.keys, kern, bool(exclude_self))[0]
 
 
-def attention_weights(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, batched=None, on_empty="warn"):
+def attention_weights(
+    queries,
+    keys,
+    *,
+    kernel="gaussian",
+    bandwidth=1.0,
+    exclude_self=False,
+    batched=None,
+    on_empty="warn",
+    max_bytes=None,
+):
     """The attention-weight matrix: softmax over keys of the scores of each query.
 
     Builds the full (m, n) array, so use it for inspection and plots; use
     :func:`attention_pool` to pool values. Arguments are those of
-    :func:`attention_pool`.
+    :func:`attention_pool`, and:
+
+    Parameters
+    ----------
+    max_bytes : int, optional
+        Largest matrix (all batch elements together, in bytes) this call may
+        build; default :data:`nadaraya._limits.MAX_WEIGHTS_BYTES` (256 MiB).
+        The size is checked before anything of that size is allocated; a
+        larger matrix raises a ``ValueError`` naming its size and the
+        alternatives.
 
     Returns
     -------
@@ -212,8 +224,19 @@ def attention_weights(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclud
     """
     kern = get_kernel(kernel)
     on_empty = check_on_empty(on_empty)
-    problem = prepare(queries, keys, None, bandwidth, exclude_self=exclude_self, batched=batched, need_values=False)
-    w = dense.weights(problem.queries, problem.keys, kern, bool(exclude_self))
+    problem = prepare(
+        queries,
+        keys,
+        None,
+        bandwidth,
+        exclude_self=exclude_self,
+        batched=batched,
+        need_values=False,
+        closed_support=kern.closed_support,
+    )
+    b, m, n, _, _ = problem.shape
+    check_weights_size((b, m, n) if problem.batched else (m, n), problem.dtype.itemsize, max_bytes)
+    w = engines.weights(problem.queries, problem.keys, kern, bool(exclude_self))
     if kern.compact:
         _report_empty(np.isnan(w[..., 0]), kern, on_empty)
     return w if problem.batched else w[0]

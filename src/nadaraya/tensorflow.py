@@ -14,15 +14,12 @@ Shapes (m queries, n keys, d dimensions, k outputs): shared keys — queries
 call where every query has its own keys — queries (m,) or (m, d), keys (m, n)
 or (m, n, d), values (m, n) or (m, n, k).
 
-Pooling here is dense: it holds the (m, n) scores, as the chapter does (the
-PyTorch module has the memory-flat path for large inputs). Kernel formulas,
-shape rules, the training loop and the demo adapter are shared with the other
-framework modules (:mod:`nadaraya._framework`, :mod:`nadaraya.kernels`).
+Pooling here is dense, holding the (m, n) scores as the chapter does, after checking
+their size against ``max_bytes`` (PyTorch and JAX have a memory-flat path). Scores,
+softmax, pooling, shapes, training loop and demo adapter: :mod:`nadaraya._framework`.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -39,50 +36,6 @@ if keras.backend.backend() != "tensorflow":
 __all__ = ["attention_pool", "NWKernelRegression", "NWPerDimRegression", "NWLinearMapRegression", "train"]
 
 
-class _Ops:
-    where = staticmethod(tf.where)
-    sqrt = staticmethod(tf.sqrt)
-    log1p = staticmethod(tf.math.log1p)
-    cos = staticmethod(tf.cos)
-    tan = staticmethod(tf.tan)
-
-    @staticmethod
-    def full_like(t, value):
-        return tf.fill(tf.shape(t), tf.constant(value, dtype=t.dtype))
-
-
-def _scores(qs, ks, kernel, exclude_self=False):
-    s = kernel.score_with(fw.sqdist(qs, ks), _Ops)
-    if exclude_self:  # query i ignores key i: a score of -inf is a weight of exactly 0
-        diagonal = tf.eye(tf.shape(s)[0], tf.shape(s)[1], dtype=s.dtype) > 0
-        s = tf.where(diagonal, tf.constant(-math.inf, dtype=s.dtype), s)
-    return s
-
-
-def _softmax(s):
-    """Softmax over keys, and which rows have no key (every score -inf, a compact kernel's empty support).
-
-    Those rows get weight 0 here, so that gradients stay finite; :func:`_pool`
-    reports them as NaN.
-    """
-    empty = ~tf.math.is_finite(tf.reduce_max(s, axis=-1, keepdims=True))
-    w = tf.nn.softmax(tf.where(empty, tf.zeros_like(s), s), axis=-1)
-    return tf.where(empty, tf.zeros_like(w), w), empty
-
-
-def _nan_where(empty, x):
-    return tf.where(empty, tf.constant(math.nan, dtype=x.dtype), x)
-
-
-def _pool(qs, ks, vs, form, kernel, exclude_self):
-    """Pool already-scaled 2-D/3-D inputs; returns (output (m, k), weights (m, n))."""
-    if form.per_query:  # (m, 1, d) against (m, n, d): the chapter's batch matrix multiplication
-        w, empty = _softmax(_scores(qs[:, None, :], ks, kernel))  # (m, 1, n)
-        return _nan_where(empty, tf.matmul(w, vs))[:, 0], _nan_where(empty, w)[:, 0]
-    w, empty = _softmax(_scores(qs, ks, kernel, exclude_self))
-    return _nan_where(empty, tf.matmul(w, vs)), _nan_where(empty, w)
-
-
 def _as_tensor(x, like=None):
     """A floating tensor: in ``like``'s dtype when given; else tensors as they are and
     arrays in their NumPy dtype (float32 stays float32; Python floats and integers → float64)."""
@@ -96,12 +49,27 @@ def _as_tensor(x, like=None):
     return x if x.dtype.is_floating else tf.cast(x, tf.float64)
 
 
-def _canonical(queries, keys, values, exclude_self):
-    q = _as_tensor(queries)
-    return fw.canonical(q, _as_tensor(keys, q), _as_tensor(values, q), exclude_self)
+class _Ops(fw.Ops.of(tf, "where sqrt cos tan matmul expand_dims stop_gradient")):
+    name = "tensorflow"
+    as_tensor = staticmethod(_as_tensor)
+    log1p, softmax = staticmethod(tf.math.log1p), staticmethod(tf.nn.softmax)
+    max_last = staticmethod(lambda s: tf.reduce_max(s, axis=-1, keepdims=True))
+    itemsize = staticmethod(lambda t: t.dtype.size)
+    float64 = staticmethod(lambda a: tf.constant(a, dtype=tf.float64))
+    to_numpy = staticmethod(lambda t: t.numpy())
+
+    @staticmethod
+    def full_like(t, value):
+        return tf.fill(tf.shape(t), tf.constant(value, dtype=t.dtype))
+
+    @staticmethod
+    def self_mask(s, row0, col0):
+        return (tf.range(tf.shape(s)[-2]) + row0)[:, None] == (tf.range(tf.shape(s)[-1]) + col0)[None, :]
 
 
-def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, return_weights=False):
+def attention_pool(
+    queries, keys, values, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, return_weights=False, max_bytes=None
+):
     """Nadaraya–Watson attention pooling, differentiable by ``tf.GradientTape``.
 
     Same semantics and kernels as :func:`nadaraya.attention_pool`; see the
@@ -112,7 +80,8 @@ def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, e
     Returns
     -------
     Tensor (m,) or (m, k); with ``return_weights=True`` also the (m, n)
-    attention weights.
+    attention weights. Pooling is dense: it first checks that the (m, n)
+    weights fit in ``max_bytes`` (default :data:`nadaraya._limits.MAX_WEIGHTS_BYTES`).
 
     Notes
     -----
@@ -130,13 +99,10 @@ def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, e
     >>> nwtf.attention_pool(tf.constant([1.0], dtype=tf.float64), x, x**2).numpy().round(4)
     array([1.5481])
     """
-    kern = fw.check_kernel(kernel)
-    fw.check_bandwidth_value(bandwidth)
-    q, k, v, form = _canonical(queries, keys, values, exclude_self)
-    h = _as_tensor(bandwidth, q)
-    out, w = _pool(q / h, k / h, v, form, kern, exclude_self)
-    out = fw.finish(out, form)
-    return (out, w) if return_weights else out
+    return fw.attention_pool(
+        _Ops, queries, keys, values, kernel=kernel, bandwidth=bandwidth, exclude_self=exclude_self,
+        return_weights=return_weights, max_bytes=max_bytes,
+    )
 
 
 class _NWBase(keras.layers.Layer):
@@ -149,10 +115,8 @@ class _NWBase(keras.layers.Layer):
 
     def call(self, queries, keys, values, exclude_self=False):
         # queries (m[, d]); keys (n[, d]) shared or (m, n[, d]) per query; values likewise
-        q, k, v, form = _canonical(queries, keys, values, exclude_self)
-        out, w = _pool(self._map(q, "queries"), self._map(k, "keys"), v, form, self.kernel, exclude_self)
-        self.attention_weights = tf.stop_gradient(w)
-        return fw.finish(out, form)
+        out, self.attention_weights = fw.forward(_Ops, self, queries, keys, values, exclude_self)
+        return out
 
     def get_config(self):
         return {**super().get_config(), "kernel": self.kernel.name}
@@ -255,8 +219,7 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
             var.assign_sub(lr * grad)
         return float(loss)
 
-    cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
-    return fw.train_loop(step, lambda: getattr(model, "w", None), epochs=epochs, callback=cb)
+    return fw.train_loop(step, model, epochs=epochs, callback=callback)
 
 
 train.__doc__ = fw.TRAIN_DOC.format(tensor="Tensor", step="one full-batch step ``w <- w - lr * dL/dw`` (``tf.GradientTape``)")
@@ -264,12 +227,5 @@ train.__doc__ = fw.TRAIN_DOC.format(tensor="Tensor", step="one full-batch step `
 
 def _chapter_backend():
     """The demo's adapter: NumPy in, NumPy out, computed by this module in float64."""
-    return fw.chapter_backend(
-        "tensorflow",
-        attention_pool=attention_pool,
-        train=train,
-        make_model=lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype="float64"),
-        to_tensor=lambda a: tf.constant(a, dtype=tf.float64),
-        to_numpy=lambda t: t.numpy(),
-        w_of=lambda net: float(net.w.numpy()[0]),
-    )
+    model = lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype="float64")  # noqa: E731
+    return fw.chapter_backend(_Ops, attention_pool=attention_pool, train=train, make_model=model)

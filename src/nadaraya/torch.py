@@ -23,8 +23,6 @@ O((m + n) * n / chunk) instead of O(m * n), with autograd. Nothing in
 
 from __future__ import annotations
 
-import math
-
 from . import _framework as fw
 
 torch = fw.require("torch", "torch")
@@ -40,92 +38,23 @@ __all__ = [
     "DENSE_MAX_PAIRS",
 ]
 
-#: Above this many query-key pairs (shared keys) pooling runs chunked.
-DENSE_MAX_PAIRS = 1 << 24
-
-#: Queries and keys per block of the chunked path.
-CHUNK_SIZE = 4096
+DENSE_MAX_PAIRS = fw.DENSE_MAX_PAIRS  # above this many query-key pairs (shared keys) pooling runs chunked
+CHUNK_SIZE = fw.CHUNK_SIZE  # queries and keys per block of the chunked path
 
 
-class _Ops:
-    where = staticmethod(torch.where)
-    sqrt = staticmethod(torch.sqrt)
-    log1p = staticmethod(torch.log1p)
-    cos = staticmethod(torch.cos)
-    tan = staticmethod(torch.tan)
-
-    @staticmethod
-    def full_like(t, value):
-        return torch.full_like(t, value)
-
-
-def _scores(qs, ks, kernel, exclude_self=False, row0=0, col0=0):
-    s = kernel.score_with(fw.sqdist(qs, ks), _Ops)
-    if exclude_self:
-        rows = torch.arange(row0, row0 + qs.shape[-2], device=qs.device)
-        cols = torch.arange(col0, col0 + ks.shape[-2], device=qs.device)
-        s = s.masked_fill(rows[:, None] == cols[None, :], -math.inf)
-    return s
-
-
-def _partial(qs, ks, vs, kernel, exclude_self, row0, col0):
-    """Online-softmax state of a block of queries over a block of keys: (max, denominator, weighted sum)."""
-    s = _scores(qs, ks, kernel, exclude_self, row0, col0)
-    mx = s.amax(-1).detach()  # a shift: the softmax does not depend on it
-    e = torch.exp(s - torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))[:, None])
-    return mx, e.sum(-1), e @ vs
-
-
-def _merge(a, b):
-    """Merge two partial states over disjoint key blocks, exactly, in log space."""
-    (ma, da, sa), (mb, db, sb) = a, b
-    m = torch.maximum(ma, mb)
-    safe = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
-    fa = torch.where(torch.isfinite(ma), torch.exp(ma - safe), torch.zeros_like(ma))
-    fb = torch.where(torch.isfinite(mb), torch.exp(mb - safe), torch.zeros_like(mb))
-    return m, da * fa + db * fb, sa * fa[:, None] + sb * fb[:, None]
-
-
-def _pool_chunked(qs, ks, vs, kernel, exclude_self, chunk):
-    """Shared keys (m, d), (n, d), (n, k) → (m, k) by chunks, recomputed in backward."""
+def _pool_chunked(ops, qs, ks, vs, kernel, exclude_self, chunk):
+    """Shared keys (m, d), (n, d), (n, k) → (m, k) by chunks, each recomputed in the backward pass."""
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in (qs, ks, vs))
     outs = []
     for r0 in range(0, qs.shape[0], chunk):
         qc = qs[r0 : r0 + chunk]
         state = None
         for c0 in range(0, ks.shape[0], chunk):
-            args = (qc, ks[c0 : c0 + chunk], vs[c0 : c0 + chunk], kernel, exclude_self, r0, c0)
-            part = _checkpoint(_partial, *args, use_reentrant=False) if grad else _partial(*args)
-            state = part if state is None else _merge(state, part)
-        _, den, acc = state
-        ok = den[:, None] > 0  # a query with no key in a compact support: NaN, with zero gradient
-        outs.append(torch.where(ok, acc / torch.where(ok, den[:, None], torch.ones_like(acc)), torch.full_like(acc, math.nan)))
+            args = (ops, qc, ks[c0 : c0 + chunk], vs[c0 : c0 + chunk], kernel, exclude_self, r0, c0)
+            part = _checkpoint(fw.block_state, *args, use_reentrant=False) if grad else fw.block_state(*args)
+            state = part if state is None else fw.merge_states(ops, state, part)
+        outs.append(fw.state_output(ops, state))
     return torch.cat(outs)
-
-
-def _softmax(s):
-    """Softmax over keys → (weights with NaN rows, finite weights, empty-row mask).
-
-    A row with every score -inf (no key inside a compact kernel's support) has
-    no estimate: its weights and output are NaN, set after the arithmetic so
-    that gradients elsewhere stay finite.
-    """
-    empty = ~torch.isfinite(s.amax(-1, keepdim=True))
-    w = torch.softmax(torch.where(empty, torch.zeros_like(s), s), dim=-1)
-    return torch.where(empty, torch.full_like(w, math.nan), w), w, empty
-
-
-def _pool(qs, ks, vs, form, kernel, exclude_self, want_weights, chunk_size):
-    """Pool already-scaled 2-D/3-D inputs; returns (output (m, k), weights or None)."""
-    if not form.per_query and (chunk_size is not None or qs.shape[0] * ks.shape[0] > DENSE_MAX_PAIRS) and not want_weights:
-        return _pool_chunked(qs, ks, vs, kernel, exclude_self, chunk_size or CHUNK_SIZE), None
-    if form.per_query:  # (m, 1, d) against (m, n, d): the chapter's batch matrix multiplication
-        w, finite, empty = _softmax(_scores(qs[:, None, :], ks, kernel))  # (m, 1, n)
-        out, w, empty = torch.bmm(finite, vs)[:, 0], w[:, 0], empty[:, 0]
-    else:
-        w, finite, empty = _softmax(_scores(qs, ks, kernel, exclude_self))
-        out = finite @ vs
-    return torch.where(empty, torch.full_like(out, math.nan), out), w
 
 
 def _as_tensor(x, like=None):
@@ -136,14 +65,29 @@ def _as_tensor(x, like=None):
     return torch.as_tensor(x, dtype=dtype, device=device)
 
 
-def _canonical(queries, keys, values, exclude_self):
-    """Give every call the layout (m, d) / (n, d) or (m, n, d) / values (.., k)."""
-    q = _as_tensor(queries)
-    return fw.canonical(q, _as_tensor(keys, q), _as_tensor(values, q), exclude_self)
+class _Ops(fw.Ops.of(torch, "where sqrt log1p cos tan exp maximum isfinite matmul full_like")):
+    name = "torch"
+    chunked = staticmethod(_pool_chunked)
+    as_tensor = staticmethod(_as_tensor)
+    max_last = staticmethod(lambda s: s.amax(-1, keepdim=True))
+    sum_last = staticmethod(lambda s: s.sum(-1, keepdim=True))
+    softmax = staticmethod(lambda s: torch.softmax(s, dim=-1))
+    expand_dims = staticmethod(torch.unsqueeze)
+    stop_gradient = staticmethod(torch.Tensor.detach)
+    itemsize = staticmethod(torch.Tensor.element_size)
+    float64 = staticmethod(lambda a: torch.as_tensor(a, dtype=torch.float64))
+    to_numpy = staticmethod(lambda t: t.detach().cpu().numpy())
+
+    @staticmethod
+    def self_mask(s, row0, col0):
+        rows = torch.arange(row0, row0 + s.shape[-2], device=s.device)
+        cols = torch.arange(col0, col0 + s.shape[-1], device=s.device)
+        return rows[:, None] == cols[None, :]
 
 
 def attention_pool(
-    queries, keys, values, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, return_weights=False, chunk_size=None
+    queries, keys, values, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, return_weights=False, chunk_size=None,
+    max_bytes=None,
 ):
     """Nadaraya–Watson attention pooling, differentiable by autograd.
 
@@ -155,7 +99,8 @@ def attention_pool(
     Returns
     -------
     Tensor (m,) or (m, k); with ``return_weights=True`` also the (m, n)
-    attention weights (this forces the dense path).
+    attention weights (this forces the dense path, which first checks that
+    they fit in ``max_bytes``, default :data:`nadaraya._limits.MAX_WEIGHTS_BYTES`).
 
     Examples
     --------
@@ -165,13 +110,10 @@ def attention_pool(
     >>> nwt.attention_pool(torch.tensor([1.0], dtype=torch.float64), x, x**2)
     tensor([1.5481], dtype=torch.float64)
     """
-    kern = fw.check_kernel(kernel)
-    fw.check_bandwidth_value(bandwidth)
-    q, k, v, form = _canonical(queries, keys, values, exclude_self)
-    h = _as_tensor(bandwidth, q)
-    out, w = _pool(q / h, k / h, v, form, kern, exclude_self, return_weights, chunk_size)
-    out = fw.finish(out, form)
-    return (out, w) if return_weights else out
+    return fw.attention_pool(
+        _Ops, queries, keys, values, kernel=kernel, bandwidth=bandwidth, exclude_self=exclude_self,
+        return_weights=return_weights, max_bytes=max_bytes, chunk_size=chunk_size,
+    )
 
 
 class _NWBase(nn.Module):
@@ -185,14 +127,8 @@ class _NWBase(nn.Module):
 
     def forward(self, queries, keys, values, exclude_self=False):
         # queries (m[, d]); keys (n[, d]) shared or (m, n[, d]) per query; values likewise
-        q, k, v, form = _canonical(queries, keys, values, exclude_self)
-        big = not form.per_query and q.shape[0] * k.shape[-2] > DENSE_MAX_PAIRS
-        keep = not big and self.chunk_size is None  # weights are kept only where the dense path runs
-        out, w = _pool(
-            self._map(q, "queries"), self._map(k, "keys"), v, form, self.kernel, exclude_self, keep, self.chunk_size
-        )
-        self.attention_weights = None if w is None else w.detach()
-        return fw.finish(out, form)
+        out, self.attention_weights = fw.forward(_Ops, self, queries, keys, values, exclude_self, chunk_size=self.chunk_size)
+        return out
 
     def extra_repr(self):
         return f"kernel={self.kernel.name!r}"
@@ -282,8 +218,7 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
         optimizer.step()
         return loss.item()
 
-    cb = None if callback is None else (lambda epoch, loss, _: callback(epoch, loss, model))
-    return fw.train_loop(step, lambda: getattr(model, "w", None), epochs=epochs, callback=cb)
+    return fw.train_loop(step, model, epochs=epochs, callback=callback)
 
 
 train.__doc__ = fw.TRAIN_DOC.format(tensor="Tensor", step="one full-batch step of ``torch.optim.SGD``")
@@ -291,12 +226,5 @@ train.__doc__ = fw.TRAIN_DOC.format(tensor="Tensor", step="one full-batch step o
 
 def _chapter_backend():
     """The demo's adapter: NumPy in, NumPy out, computed by this module in float64."""
-    return fw.chapter_backend(
-        "torch",
-        attention_pool=attention_pool,
-        train=train,
-        make_model=lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype=torch.float64),
-        to_tensor=lambda a: torch.as_tensor(a, dtype=torch.float64),
-        to_numpy=lambda t: t.numpy(),
-        w_of=lambda net: net.w.item(),
-    )
+    model = lambda kernel, w_init: NWKernelRegression(kernel, w_init, dtype=torch.float64)  # noqa: E731
+    return fw.chapter_backend(_Ops, attention_pool=attention_pool, train=train, make_model=model)

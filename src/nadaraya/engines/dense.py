@@ -10,10 +10,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import Kernel
+from ..kernels import KERNELS, Kernel
+from .state import Partials
+
+#: Registry name (``method="dense"``).
+NAME = "dense"
+
+#: What :func:`supports` needs (every kernel).
+REQUIRES = "nothing"
 
 #: Elements of the (block, n) score matrix held at once.
 BLOCK_ELEMENTS = 1 << 21
+
+#: Up to this many query-key pairs (m * n) "auto" takes this engine: no compilation, no set-up.
+DENSE_MAX_PAIRS = 1 << 16
+
+
+def supports(kernel: Kernel, d: int, options=None) -> bool:
+    """Every kernel (it needs only :meth:`Kernel.score`), any d."""
+    return True
+
+
+def prefer(kernel: Kernel, shape) -> bool:
+    """The "auto" rule: small problems, and kernels built by the caller (the fast engines know the registry's)."""
+    _, m, n, _, _ = shape
+    return m * n <= DENSE_MAX_PAIRS or KERNELS.get(kernel.name) is not kernel
 
 
 def squared_distances(q: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -75,18 +96,26 @@ def pool(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, kernel: Kern
 
 def weights(queries: np.ndarray, keys: np.ndarray, kernel: Kernel, exclude_self: bool = False) -> np.ndarray:
     """The full (b, m, n) attention-weight array (rows with no key in the support are NaN)."""
-    return np.stack([softmax_rows(scores(queries[i], keys[i], kernel, exclude_self)) for i in range(queries.shape[0])])
-
-
-def log_sums(queries: np.ndarray, keys: np.ndarray, kernel: Kernel, exclude_self: bool = False) -> np.ndarray:
-    """``log sum_j K(q_i, k_j)`` for (b, m, d) queries and (b, n, d) keys → (b, m); -inf for no key in support."""
     b, m, _ = queries.shape
-    out = np.empty((b, m), dtype=queries.dtype)
+    out = np.empty((b, m, keys.shape[1]), dtype=queries.dtype)
+    for i in range(b):
+        out[i] = softmax_rows(scores(queries[i], keys[i], kernel, exclude_self))
+    return out
+
+
+def partials(queries: np.ndarray, keys: np.ndarray, values: np.ndarray, kernel: Kernel, exclude_self: bool = False):
+    """Mergeable online-softmax state (:class:`~nadaraya.engines.state.Partials`) of every query, blockwise."""
+    b, m, _ = queries.shape
+    top = np.empty((b, m), dtype=values.dtype)
+    den = np.empty((b, m), dtype=values.dtype)
+    acc = np.empty((b, m, values.shape[2]), dtype=values.dtype)
     for i in range(b):
         for r0, r1 in _blocks(m, keys.shape[1]):
             s = scores(queries[i, r0:r1], keys[i], kernel, exclude_self, r0)
             mx = s.max(axis=1)
-            safe = np.where(np.isfinite(mx), mx, 0.0)
-            with np.errstate(divide="ignore"):
-                out[i, r0:r1] = np.where(np.isfinite(mx), safe + np.log(np.exp(s - safe[:, None]).sum(axis=1)), -np.inf)
-    return out
+            finite = np.isfinite(mx)
+            w = np.exp(s - np.where(finite, mx, 0.0)[:, None])
+            top[i, r0:r1] = np.where(finite, mx, -np.inf)
+            den[i, r0:r1] = w.sum(axis=1)
+            acc[i, r0:r1] = w @ values[i]
+    return Partials(top, den, acc)
