@@ -25,7 +25,7 @@ __all__ = ["ONE_HOT_BANDWIDTH", "TINY_BANDWIDTH", "wang_ryzin", "levels", "embed
 #: Bandwidth of the one-hot block: weight 1/2 between unequal codes.
 ONE_HOT_BANDWIDTH = 1.0 / np.sqrt(np.log(2.0))
 #: Stand-in for h = 0 (lambda = 0): any unit distance scores -inf.
-TINY_BANDWIDTH = 1e-160
+TINY_BANDWIDTH = 1e-100
 
 
 def wang_ryzin(lam, a, b):
