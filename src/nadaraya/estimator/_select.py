@@ -69,8 +69,10 @@ def _feature_box(p: Problem):
     s = np.ones(d)
     sd0 = np.ones(d)
     if n_cont:
-        s[:n_cont] = bw._spread(sm.X[:, :n_cont])
-        sd0[:n_cont] = sm.X[:, :n_cont].std(axis=0)
+        x = sm.X[:, :n_cont]
+        moving = np.ptp(x, axis=0) > 0  # a constant feature is smoothed out (any bandwidth, the same fit)
+        s[:n_cont][moving] = bw._spread(x[:, moving]) if moving.any() else 1.0
+        sd0[:n_cont] = np.where(moving, x.std(axis=0), 1.0)
     cont = np.arange(d) < n_cont
     factor = 1.06 * n ** (-1.0 / (d + 4))
     start = np.where(cont, factor * s, 1.0)
@@ -81,15 +83,30 @@ def _feature_box(p: Problem):
 
 
 def _global(p: Problem, objective, *, reference=True) -> np.ndarray:
-    """Column bandwidths minimising ``objective(column bandwidths)`` over one value per feature, +inf allowed."""
+    """Column bandwidths minimising ``objective(column bandwidths)`` over one value per feature, +inf allowed.
+
+    A constant continuous feature is smoothed out (h = inf) without being searched.
+    """
     start, lower, upper, ref = _feature_box(p)
+    const = np.zeros(p.n_features, dtype=bool)
+    const[: p.smoother.n_continuous] = np.ptp(p.smoother.X[:, : p.smoother.n_continuous], axis=0) == 0
+    if const.all():
+        return np.full(p.groups.size, np.inf)
+    free = ~const
+
+    def full(hf):
+        out = np.full(p.n_features, np.inf)
+        out[free] = hf
+        return out[p.groups]
+
     progress = None
     if p.progress is not None:
-        progress = lambda step, total, h, value: p.progress(step, None, h[p.groups], value)  # noqa: E731
-    res = global_search(lambda hf: objective(hf[p.groups]), start, lower=lower, upper=upper,
+        progress = lambda step, total, h, value: p.progress(step, None, full(h), value)  # noqa: E731
+    start, lower, upper, ref = start[free], lower[free], upper[free], ref[free]
+    res = global_search(lambda hf: objective(full(hf)), start, lower=lower, upper=upper,
                         reference_start=ref if reference else None, n_grid=16, progress=progress,
                         max_evaluations=MAX_EVALUATIONS)
-    return res.bandwidth[p.groups]
+    return full(res.bandwidth)
 
 
 def _loo_objective(p: Problem):
