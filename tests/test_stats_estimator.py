@@ -170,3 +170,15 @@ def test_simultaneous_band_in_two_dimensions_is_simulated_over_the_queries():
     from scipy import stats
 
     assert c[0] < stats.norm.isf(0.025 / 30)
+
+
+def test_neighbours_variance_and_residual_variance_survive_save_and_load(tmp_path):
+    x, y = xy("mcycle")
+    model = NWR(bandwidth=None, order=2, neighbours=0.2, variance="global").fit(x[:, None], y)
+    model.save(tmp_path / "m.npz")
+    back = NWR.load(tmp_path / "m.npz")
+    assert back.neighbours == 0.2 and back.variance == "global" and back.bandwidth is None
+    assert back.residual_variance_ == model.residual_variance_
+    q = np.linspace(5, 50, 7)[:, None]
+    for a, b in zip(back.predict(q, return_std=True), model.predict(q, return_std=True)):
+        np.testing.assert_array_equal(a, b)

@@ -101,14 +101,30 @@ def _columns(text: str, option: str) -> list[str]:
     return cols
 
 
+_BANDWIDTH_NAMES = ("loo", "scott", "silverman", "plugin", "aicc", "gcv")
+
+
 def _parse_bandwidth(text: str):
-    if text in ("loo", "scott", "silverman"):
+    if text in _BANDWIDTH_NAMES:
         return text
+    if text == "none":  # with --neighbours: the pure nearest-neighbour bandwidth
+        return None
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
-        raise ValueError(f"--bandwidth must be loo, scott, silverman or positive numbers (comma-separated); got {text!r}") from None
+        raise ValueError(f"--bandwidth must be {', '.join(_BANDWIDTH_NAMES)}, none (with --neighbours) or positive "
+                         f"numbers, comma-separated (inf smooths a feature out); got {text!r}") from None
     return values[0] if len(values) == 1 else values
+
+
+def _parse_neighbours(text):
+    """--neighbours: a fraction of the data ("0.3", "1.5") or a count of neighbours ("20")."""
+    if text is None:
+        return None
+    try:
+        return int(text) if text.strip().lstrip("+").isdigit() else float(text)
+    except ValueError:
+        raise ValueError(f"--neighbours must be a fraction of the data (0.3) or a count (20); got {text!r}") from None
 
 
 def _design_matrix(data, names, categorical):
@@ -132,14 +148,26 @@ def _add_fit(sub) -> None:
     p.add_argument("--y", required=True, help="target column")
     p.add_argument("--categorical", default="", help="input columns that are unordered categories, comma-separated")
     p.add_argument("--kernel", default="gaussian", help=f"one of {', '.join(KERNELS)} (default: gaussian)")
-    p.add_argument("--bandwidth", default="loo", help="loo (default), scott, silverman, or value(s)")
-    p.add_argument("--order", type=int, default=0, choices=[0, 1], help="0: local constant, 1: local linear")
+    p.add_argument("--bandwidth", default="loo",
+                   help="loo (default), scott, silverman, plugin, aicc, gcv, none (with --neighbours), or value(s)")
+    p.add_argument("--order", type=int, default=0, choices=[0, 1, 2, 3],
+                   help="0: local constant, 1: local linear, 2: quadratic, 3: cubic")
+    p.add_argument("--neighbours", default=None, metavar="A|K",
+                   help="adaptive nearest-neighbour bandwidths as R locfit's nn: a fraction of the data (0.3) or a "
+                        "count (20); the bandwidth is then the floor max(h, d_k / c)")
+    p.add_argument("--classify", action="store_true",
+                   help="y holds class labels (text allowed): fit a NadarayaWatsonClassifier")
     p.add_argument("--model", required=True, help="where to write the model (.npz)")
     p.add_argument("--plot", default=None, help="fit plot for 1-D inputs (default: MODEL with .png)")
     p.set_defaults(func=_fit)
 
 
 def _progress(step, total, h, value):
+    if total is None:  # the multi-feature (or AICc/GCV) search: one line per evaluation
+        end = "\r" if sys.stderr.isatty() else "\n"
+        shown = ", ".join(f"{v:.4g}" for v in h)
+        print(f"bandwidth search {step}: bandwidths {shown}, criterion {value:.6g}", end=end, file=sys.stderr, flush=True)
+        return
     end = "\r" if sys.stderr.isatty() and step < total else "\n"
     print(f"bandwidth search {step}/{total}: scale {h:.4g}, leave-one-out error {value:.6g}", end=end, file=sys.stderr, flush=True)
 
@@ -161,23 +189,32 @@ def _fit(args) -> int:
         raise ValueError(f"--categorical columns must be among --x; {', '.join(unknown)} is not")
     model_path = Path(args.model)
     plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".png")
-    _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats)
+    _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats + ([args.y] if args.classify else []))
     X = _design_matrix(data, xcols, cats)
-    model = NadarayaWatsonRegressor(
-        kernel=args.kernel,
-        bandwidth=_parse_bandwidth(args.bandwidth),
-        order=args.order,
-        categorical=[xcols.index(c) for c in cats] or None,
-    )
+    common = dict(kernel=args.kernel, bandwidth=_parse_bandwidth(args.bandwidth),
+                  categorical=[xcols.index(c) for c in cats] or None)
+    if args.classify:
+        from .estimator import NadarayaWatsonClassifier
+
+        if args.order != 0 or args.neighbours is not None:
+            raise ValueError("--classify fits attention-weighted class frequencies: it takes neither --order nor "
+                             "--neighbours")
+        model = NadarayaWatsonClassifier(**common)
+    else:
+        model = NadarayaWatsonRegressor(order=args.order, neighbours=_parse_neighbours(args.neighbours), **common)
     model.fit(X, data[args.y], progress=_progress)
     model.column_names_ = {"x": xcols, "y": args.y}  # saved in the model: `predict` finds them in a new CSV
-    bw_text = ", ".join(f"{c}={h:.6g}" + (" (lambda)" if c in cats else "") for c, h in zip(xcols, model.bandwidth_))
+    bw_text = ", ".join(f"{c}={h:.6g}" + (" (lambda)" if c in cats else "") + (" (smoothed out)" if h == float("inf") else "")
+                        for c, h in zip(xcols, model.bandwidth_))
     print(f"bandwidth: {bw_text}")
-    print(f"leave-one-out mean squared error: {model.loo_mse_:.6g}")
-    print(f"effective degrees of freedom: {model.edf_:.4g} (of {X.shape[0]} points)")
+    if args.classify:
+        print(f"classes: {', '.join(str(c) for c in model.classes_)}")
+    else:
+        print(f"leave-one-out mean squared error: {model.loo_mse_:.6g}")
+        print(f"effective degrees of freedom: {model.edf_:.4g} (of {X.shape[0]} points)")
     with staged_file(model_path, name="--model") as tmp_model:
         model.save(tmp_model)
-        if len(xcols) == 1 and not cats:
+        if len(xcols) == 1 and not cats and not args.classify:
             x = data[xcols[0]]
             grid = np.linspace(x.min(), x.max(), 200)
             lo, hi = model.predict_interval(grid[:, None])
@@ -311,9 +348,13 @@ def _predict(args) -> int:
 
     from ._output import staged_file
     from .data import read_csv
-    from .estimator import NadarayaWatsonRegressor
+    from .estimator import NadarayaWatsonClassifier
+    from .estimator._base import _NadarayaWatsonBase
 
-    model = NadarayaWatsonRegressor.load(args.model)
+    model = _NadarayaWatsonBase.load(args.model)  # a regressor or a classifier, as the file says
+    classify = isinstance(model, NadarayaWatsonClassifier)
+    if classify and (args.std or args.scheduler is not None):
+        raise ValueError(f"{args.model} holds a classifier: --std and --scheduler are for regression models")
     columns = getattr(model, "column_names_", None) or {}
     names = list(columns.get("x", [])) or [str(c) for c in getattr(model, "feature_names_in_", [])]
     if not names:
@@ -329,21 +370,29 @@ def _predict(args) -> int:
         except _SchedulerUnreachable as exc:  # not the input's fault: status 1, and no output file
             print(f"nadaraya predict: error: {exc}", file=sys.stderr)
             return 1
+    elif classify:  # the predicted class, then one probability column per class
+        proba = model.predict_proba(X)
+        labels = model.predict(X)
     elif args.std:
         pred, std = model.predict(X, return_std=True)
     else:
         pred, std = model.predict(X), None
-    pred = pred.reshape(len(rows), -1)
-    cols = ["prediction"] if pred.shape[1] == 1 else [f"prediction_{i}" for i in range(pred.shape[1])]
-    if std is not None:
-        std = std.reshape(len(rows), -1)
-        cols += [c.replace("prediction", "std") for c in cols]
+    if classify:
+        cols = ["prediction"] + [f"probability_{c}" for c in model.classes_]
+        extras = [[str(labels[i])] + [repr(float(v)) for v in proba[i]] for i in range(len(rows))]
+    else:
+        pred = pred.reshape(len(rows), -1)
+        cols = ["prediction"] if pred.shape[1] == 1 else [f"prediction_{i}" for i in range(pred.shape[1])]
+        if std is not None:
+            std = std.reshape(len(rows), -1)
+            cols += [c.replace("prediction", "std") for c in cols]
+        extras = [[repr(float(v)) for v in pred[i]] + ([repr(float(v)) for v in std[i]] if std is not None else [])
+                  for i in range(len(rows))]
     with staged_file(args.out, name="--out") as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(header + cols)
-            for i, row in enumerate(rows):
-                extra = [repr(float(v)) for v in pred[i]] + ([repr(float(v)) for v in std[i]] if std is not None else [])
+            for row, extra in zip(rows, extras):
                 writer.writerow(row + extra)
     print(f"{len(rows)} predictions written to {args.out}")
     return 0

@@ -29,7 +29,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "save", "load", "ModelFileError"]
 FORMAT = "nadaraya-model"
 FORMAT_VERSION = 1
 
-_PARAMS = ("kernel", "bandwidth", "order", "categorical", "method")
+_PARAMS = ("kernel", "bandwidth", "order", "categorical", "method", "neighbours", "variance")
 _ARRAYS = ("X_", "y_", "h_", "bandwidth_", "groups_")
 
 #: Every member a model file may hold: name -> (accepted dtype kinds, number of dimensions).
@@ -63,6 +63,7 @@ def save(est, path):
         "y_1d": bool(getattr(est, "_y_1d", True)),
         "loo_mse": getattr(est, "loo_mse_", None),
         "edf": getattr(est, "edf_", None),
+        "residual_variance": np.asarray(est.residual_variance_).tolist() if hasattr(est, "residual_variance_") else None,
         "column_names": getattr(est, "column_names_", None),
     }
     try:
@@ -171,6 +172,9 @@ def _check_meta(c: _Checker, meta: dict) -> dict:
         v = meta.get(field)
         c.require(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)), field,
                   f"must be a number or null; got {v!r}")
+    rv = meta.get("residual_variance")
+    c.require(rv is None or all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in np.ravel(rv)),
+              "residual_variance", f"must be a number, a list of numbers or null; got {rv!r}")
     cols = meta.get("column_names")
     if cols is not None:
         c.require(isinstance(cols, dict) and set(cols) <= {"x", "y"}, "column_names",
@@ -272,6 +276,9 @@ def load(classes, cls, path):
         state["categories_"] = [np.asarray(lv, dtype=str) for lv in meta["categories"]]
     state["_y_1d"] = meta["y_1d"]
     state["loo_mse_"], state["edf_"] = meta.get("loo_mse"), meta.get("edf")
+    if meta.get("residual_variance") is not None:
+        rv = meta["residual_variance"]
+        state["residual_variance_"] = float(rv) if np.ndim(rv) == 0 else np.asarray(rv, dtype=np.float64)
     if meta.get("column_names"):
         state["column_names_"] = meta["column_names"]
     if checked.order >= 1:
