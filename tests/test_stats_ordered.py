@@ -69,3 +69,56 @@ def test_unseen_codes_and_non_numbers_are_refused():
         ordered.embed([1.0, 7.0], [1.0, 2.0, 3.0])
     with pytest.raises(TypeError, match="must hold numbers"):
         ordered.levels(["low", "high"])
+
+
+def test_estimator_with_ordered_features_equals_kernelreg(tmp_path):
+    """Through the estimator (order 0) at given lambdas, 1e-10; and the search never does worse than statsmodels."""
+    import nadaraya as nw
+
+    wt, cyl, gear, mpg = _mtcars()
+    X = np.c_[wt, cyl, gear]
+    bw = np.array([0.5, 0.3, 0.6])
+    model = nw.NadarayaWatsonRegressor(bandwidth=bw, ordered=[1, 2]).fit(X, mpg)
+    want, _ = kr.KernelReg(mpg, X, "coo", reg_type="lc", bw=bw).fit(X)
+    np.testing.assert_allclose(model.predict(X), want, rtol=1e-10)
+    np.testing.assert_allclose(model.bandwidth_, bw, rtol=1e-12)
+    searched = nw.NadarayaWatsonRegressor(ordered=[1, 2]).fit(X, mpg)
+    lam = searched.bandwidth_[1:]
+    assert np.all((lam >= 0) & (lam <= 1))
+    theirs = kr.KernelReg(mpg, X, "coo", reg_type="lc", bw="cv_ls")
+    sm_loo = float(np.ravel(theirs.cv_loo(theirs.bw, theirs.est["lc"]))[0]) * len(mpg)
+    assert searched.loo_mse_ <= sm_loo + 1e-9
+    fresh, _ = kr.KernelReg(mpg, X, "coo", reg_type="lc", bw=np.clip(searched.bandwidth_, 0, 1 - 1e-12)).fit(X)
+    np.testing.assert_allclose(searched.predict(X), fresh, rtol=1e-9)
+    searched.save(tmp_path / "m.npz")
+    back = nw.NadarayaWatsonRegressor.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(back.predict(X), searched.predict(X))
+    with pytest.raises(ValueError, match="not seen in fit"):
+        model.predict(np.c_[wt[:2], [5.0, 6.0], gear[:2]])
+
+
+def test_ordered_on_the_command_line(tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    wt, cyl, gear, mpg = _mtcars()
+    with open(tmp_path / "mt.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["wt", "cyl", "gear", "mpg"])
+        w.writerows(zip(wt, cyl, gear, mpg))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "nadaraya", *a], capture_output=True, text=True,  # noqa: E731
+                                    cwd=tmp_path)
+    res = run("fit", "mt.csv", "--x", "wt,cyl,gear", "--y", "mpg", "--ordered", "cyl,gear", "--bandwidth", "0.5,0.3,0.6",
+              "--model", "m.npz")
+    assert res.returncode == 0, res.stderr
+    assert "cyl=0.3 (lambda)" in res.stdout
+    res = run("predict", "m.npz", "mt.csv", "--out", "p.csv")
+    assert res.returncode == 0, res.stderr
+    with open(tmp_path / "p.csv") as fh:
+        got = [float(r[-1]) for r in list(csv.reader(fh))[1:]]
+    X = np.c_[wt, cyl, gear]
+    want, _ = kr.KernelReg(mpg, X, "coo", reg_type="lc", bw=np.array([0.5, 0.3, 0.6])).fit(X)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    res = run("fit", "mt.csv", "--x", "wt", "--y", "mpg", "--ordered", "cyl", "--model", "n.npz")
+    assert res.returncode == 2 and "--ordered columns must be among --x" in res.stderr

@@ -147,6 +147,9 @@ def _add_fit(sub) -> None:
     p.add_argument("--x", required=True, help="input column(s), comma-separated")
     p.add_argument("--y", required=True, help="target column")
     p.add_argument("--categorical", default="", help="input columns that are unordered categories, comma-separated")
+    p.add_argument("--ordered", default="",
+                   help="input columns that are ordered categories with numeric codes (Wang-van Ryzin kernel), "
+                        "comma-separated")
     p.add_argument("--kernel", default="gaussian", help=f"one of {', '.join(KERNELS)} (default: gaussian)")
     p.add_argument("--bandwidth", default="loo",
                    help="loo (default), scott, silverman, plugin, aicc, gcv, none (with --neighbours), or value(s)")
@@ -187,12 +190,16 @@ def _fit(args) -> int:
     unknown = [c for c in cats if c not in xcols]
     if unknown:
         raise ValueError(f"--categorical columns must be among --x; {', '.join(unknown)} is not")
+    ords = [c.strip() for c in args.ordered.split(",") if c.strip()]
+    unknown = [c for c in ords if c not in xcols]
+    if unknown:
+        raise ValueError(f"--ordered columns must be among --x; {', '.join(unknown)} is not")
     model_path = Path(args.model)
     plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".png")
     _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats + ([args.y] if args.classify else []))
     X = _design_matrix(data, xcols, cats)
     common = dict(kernel=args.kernel, bandwidth=_parse_bandwidth(args.bandwidth),
-                  categorical=[xcols.index(c) for c in cats] or None)
+                  categorical=[xcols.index(c) for c in cats] or None, ordered=[xcols.index(c) for c in ords] or None)
     if args.classify:
         from .estimator import NadarayaWatsonClassifier
 
@@ -204,7 +211,7 @@ def _fit(args) -> int:
         model = NadarayaWatsonRegressor(order=args.order, neighbours=_parse_neighbours(args.neighbours), **common)
     model.fit(X, data[args.y], progress=_progress)
     model.column_names_ = {"x": xcols, "y": args.y}  # saved in the model: `predict` finds them in a new CSV
-    bw_text = ", ".join(f"{c}={h:.6g}" + (" (lambda)" if c in cats else "") + (" (smoothed out)" if h == float("inf") else "")
+    bw_text = ", ".join(f"{c}={h:.6g}" + (" (lambda)" if c in cats or c in ords else "") + (" (smoothed out)" if h == float("inf") else "")
                         for c, h in zip(xcols, model.bandwidth_))
     print(f"bandwidth: {bw_text}")
     if args.classify:
@@ -214,7 +221,7 @@ def _fit(args) -> int:
         print(f"effective degrees of freedom: {model.edf_:.4g} (of {X.shape[0]} points)")
     with staged_file(model_path, name="--model") as tmp_model:
         model.save(tmp_model)
-        if len(xcols) == 1 and not cats and not args.classify:
+        if len(xcols) == 1 and not cats and not ords and not args.classify:
             x = data[xcols[0]]
             grid = np.linspace(x.min(), x.max(), 200)
             lo, hi = model.predict_interval(grid[:, None])

@@ -35,7 +35,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 #: Every attribute ``fit`` sets; :meth:`_NadarayaWatsonBase._restore` removes the ones a new fit does not set.
 FITTED = ("n_features_in_", "feature_names_in_", "n_continuous_", "categorical_indices_", "categories_", "X_", "y_",
-          "residual_variance_",
+          "residual_variance_", "ordered_indices_", "ordered_levels_",
           "groups_", "sample_weight_", "h_", "bandwidth_", "loo_mse_", "residuals_", "edf_", "classes_",
           "column_names_", "_y_1d", "_center")
 
@@ -66,7 +66,8 @@ class _NadarayaWatsonBase(BaseEstimator):
             setattr(self, name, value)
 
     def _encoding(self) -> Encoding:
-        return Encoding(list(getattr(self, "categorical_indices_", [])), list(getattr(self, "categories_", [])))
+        return Encoding(list(getattr(self, "categorical_indices_", [])), list(getattr(self, "categories_", [])),
+                        list(getattr(self, "ordered_indices_", [])), list(getattr(self, "ordered_levels_", [])))
 
     def _smoother(self) -> Smoother:
         """The fitted smoother (its bandwidth is ``h_``, passed separately)."""
@@ -99,7 +100,7 @@ class _NadarayaWatsonBase(BaseEstimator):
         ``search_Y`` replaces the validated y as the criterion's targets (the classifier's one-hot classes).
         """
         p = validate_params(self)
-        encoding = Encoding.learn(X, p.categorical)
+        encoding = Encoding.learn(X, p.categorical, getattr(p, "ordered", None))
         Z, Y, groups, n_cont = self._inputs(X, encoding, y, fitting=True)
         sw = check_sample_weight(sample_weight, Z.shape[0])
         weights = np.ones(Z.shape[0]) if sw is None else sw
@@ -116,12 +117,14 @@ class _NadarayaWatsonBase(BaseEstimator):
         state = {
             "n_features_in_": self.n_features_in_, "n_continuous_": n_cont, "X_": Z, "groups_": groups,
             "sample_weight_": sw, "h_": h,
-            "bandwidth_": feature_bandwidths(h, groups, n_cont, encoding.categories),
+            "bandwidth_": feature_bandwidths(h, groups, n_cont, encoding.categories, encoding.levels),
         }
         if hasattr(self, "feature_names_in_"):
             state["feature_names_in_"] = self.feature_names_in_
         if encoding.indices:
             state["categorical_indices_"], state["categories_"] = encoding.indices, encoding.categories
+        if encoding.ordered:
+            state["ordered_indices_"], state["ordered_levels_"] = encoding.ordered, encoding.levels
         if center is not None:
             state["_center"] = center
         return Fit(sm, h, Y, state)

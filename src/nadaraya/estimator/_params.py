@@ -97,6 +97,14 @@ def METHOD(value):
     return value
 
 
+def _ordered_needs_gaussian(p):
+    if getattr(p, "ordered", None) is not None and p.kernel.name != "gaussian":
+        raise ValueError(
+            f"ordered features need kernel='gaussian' (they use the Wang–van Ryzin kernel, a Gaussian on a "
+            f"thermometer embedding); got kernel={p.kernel.name!r}"
+        )
+
+
 def _categorical_needs_gaussian(p):
     if p.categorical is not None and p.kernel.name != "gaussian":
         raise ValueError(
@@ -109,12 +117,12 @@ def _nearest_neighbours(p):
     if getattr(p, "bandwidth", "") is None and getattr(p, "neighbours", None) is None:
         raise ValueError("bandwidth=None is the pure nearest-neighbour bandwidth: pass neighbours= too, "
                          "or a bandwidth")
-    if getattr(p, "neighbours", None) is not None and p.categorical is not None:
-        raise ValueError("neighbours= works on continuous features only; drop categorical= or neighbours=")
+    if getattr(p, "neighbours", None) is not None and (p.categorical is not None or getattr(p, "ordered", None) is not None):
+        raise ValueError("neighbours= works on continuous features only; drop categorical=/ordered= or neighbours=")
 
 
 #: Rules over several parameters, run after each parameter's own check.
-JOINT_RULES = (_categorical_needs_gaussian, _nearest_neighbours)
+JOINT_RULES = (_categorical_needs_gaussian, _ordered_needs_gaussian, _nearest_neighbours)
 
 
 def validate_params(est) -> SimpleNamespace:

@@ -38,6 +38,12 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
         the boundary bias of order 0; 2, 3: local quadratic and cubic.
     categorical : list of int or str, optional
         Columns (indices or DataFrame names) that are unordered categories.
+    ordered : list of int or str, optional
+        Columns of ordered categories (numeric codes): the Wang–van Ryzin kernel exactly as
+        statsmodels' ``KernelReg`` var_type "o" (``1 - lambda`` on equal codes,
+        ``(1 - lambda) / 2 * lambda**|a - b|`` otherwise, raw code differences); the
+        bandwidth of such a feature is ``lambda`` in [0, 1]. Codes must be levels seen in fit.
+        In a local polynomial (order >= 1) only the continuous features are regressors.
     method : str, default "auto"
         Pooling engine (see :func:`nadaraya.attention_pool`).
     neighbours : float or int, optional
@@ -78,10 +84,10 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
     _y_numeric = True
     _parameter_checks = {"kernel": P.KERNEL, "bandwidth": P.BANDWIDTH, "order": P.ORDER,
                          "categorical": P.CATEGORICAL, "method": P.METHOD, "neighbours": P.NEIGHBOURS,
-                         "variance": P.VARIANCE}
+                         "variance": P.VARIANCE, "ordered": P.CATEGORICAL}
 
     def __init__(self, kernel="gaussian", bandwidth="loo", order=0, *, categorical=None, method="auto",
-                 neighbours=None, variance="local"):
+                 neighbours=None, variance="local", ordered=None):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.order = order
@@ -89,6 +95,7 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
         self.method = method
         self.neighbours = neighbours
         self.variance = variance
+        self.ordered = ordered
 
     @property
     def _order(self):

@@ -18,7 +18,7 @@ from .. import bandwidth as bw
 from ..stats import criteria
 from ..stats.plugin import plugin_bandwidth
 from ..stats.search import global_search
-from ._categorical import Encoding, column_bandwidths
+from ._categorical import Encoding, column_bandwidths, search_columns
 from ._diagnostics import hat_diagonal
 from ._localpoly import Smoother, local_fit, loo_loss
 
@@ -97,7 +97,7 @@ def _global(p: Problem, objective, *, reference=True) -> np.ndarray:
     def full(hf):
         out = np.full(p.n_features, np.inf)
         out[free] = hf
-        return out[p.groups]
+        return search_columns(out, p.groups, p.smoother.n_continuous, p.encoding.categories, p.encoding.levels)
 
     progress = None
     if p.progress is not None:
@@ -127,7 +127,7 @@ def _loo_objective(p: Problem):
 
 def _leave_one_out_search(p: Problem) -> np.ndarray:
     """One feature: the scalar grid-and-Brent search; several: the global search (bandwidths may go to +inf)."""
-    if p.n_features == 1:
+    if p.n_features == 1 and not p.encoding.levels:
         return _leave_one_out(p)
     return _global(p, _loo_objective(p))
 
@@ -192,5 +192,5 @@ def choose_bandwidth(p: Problem, given) -> np.ndarray:
     if np.size(given) not in (1, p.n_features):
         raise ValueError(f"bandwidth has {np.size(given)} values but X has {p.n_features} features")
     per_feature = np.broadcast_to(np.asarray(given, dtype=float).reshape(-1), (p.n_features,))
-    return np.asarray(column_bandwidths(per_feature, p.groups, p.smoother.n_continuous, p.encoding.categories),
-                      dtype=np.float64)
+    return np.asarray(column_bandwidths(per_feature, p.groups, p.smoother.n_continuous, p.encoding.categories,
+                                        p.encoding.levels), dtype=np.float64)
