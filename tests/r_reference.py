@@ -1,4 +1,5 @@
-"""R reference values (tests/r/fixtures/*.json, written by tests/r/fixtures.R) for the statistics tests."""
+"""R reference values (tests/r/fixtures/*.json, written by tests/r/fixtures.R) for the statistics tests,
+and the dense references they share."""
 
 import json
 from functools import lru_cache
@@ -23,6 +24,17 @@ def fixture(name: str, directory: str = str(FIXTURES)) -> dict:
 def dataset(name: str) -> dict:
     """A data set from R, column name -> array (strings stay strings)."""
     return {k: np.asarray(v) for k, v in fixture("datasets")[name].items()}
+
+
+def loo_local_linear(x, y, h_rows):
+    """Dense reference: leave-one-out local-linear Gaussian fits at the 1-D data, bandwidth ``h_rows[i]`` at x_i."""
+    out = []
+    for i in range(len(x)):
+        k = np.exp(-0.5 * ((x - x[i]) / h_rows[i]) ** 2)
+        k[i] = 0.0
+        V = np.c_[np.ones_like(x), x - x[i]]
+        out.append(np.linalg.lstsq(V * np.sqrt(k)[:, None], y * np.sqrt(k), rcond=None)[0][0])
+    return np.array(out)
 
 
 def xy(name: str):

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from r_reference import dataset, fixture, xy
+from r_reference import dataset, fixture, loo_local_linear, xy
 
-import nadaraya as nw
 from nadaraya import NadarayaWatsonRegressor as NWR
 
 kr = pytest.importorskip("statsmodels.nonparametric.kernel_regression")
@@ -113,14 +112,8 @@ def test_neighbours_leave_one_out_and_bands():
     X = x[:, None]
     from nadaraya.stats.nn import nn_bandwidths
 
-    hr = nn_bandwidths(X, X, 0.3)
-    loo = []
-    for i in range(len(x)):
-        k = np.exp(-0.5 * ((x - x[i]) / hr[i]) ** 2)
-        k[i] = 0.0
-        V = np.c_[np.ones_like(x), x - x[i]]
-        loo.append(np.linalg.lstsq(V * np.sqrt(k)[:, None], y * np.sqrt(k), rcond=None)[0][0])
-    assert model.loo_mse_ == pytest.approx(np.mean((np.array(loo) - y) ** 2), rel=1e-10)
+    loo = loo_local_linear(x, y, nn_bandwidths(X, X, 0.3))
+    assert model.loo_mse_ == pytest.approx(np.mean((loo - y) ** 2), rel=1e-10)
     lo, hi = model.predict_interval(X[:5])
     slo, shi = model.predict_interval(X[:5], simultaneous=True)
     assert np.all(lo < hi) and np.all(slo < lo) and np.all(shi > hi)

@@ -16,29 +16,15 @@ import warnings
 import numpy as np
 
 from .._limits import check_weights_size
-from ..kernels import KERNELS, Kernel, get_kernel
+from ..kernels import get_kernel
 from ..pooling import EmptySupportWarning
 from ..pooling import attention_weights as _pooling_weights
-from ..stats.localpoly import drop_infinite, smoother_norms
+from ..stats.localpoly import drop_infinite, smoother_norms, squared_kernel
 from ..stats.nn import varying_pooler
 from ._localpoly import SYSTEMS, Smoother, local_fit, monomials, pool, query_bandwidths
 
 __all__ = ["squared_kernel", "sum_sq_weights", "smoother_norm2", "standard_errors", "hat_diagonal", "derivative",
            "attention_weights"]
-
-
-def squared_kernel(kern, h):
-    """A kernel and bandwidth whose weights are ``K**2``: exact rewrites where one exists, else a scaled score."""
-    if kern.name == "gaussian":
-        return kern, h / np.sqrt(2.0)
-    if kern.name == "laplace":
-        return kern, h / 2.0
-    if kern.name in ("boxcar", "constant"):
-        return kern, h
-    if kern.name == "epanechnikov":
-        return KERNELS["biweight"], h
-    return Kernel(f"{kern.name}^2", kern.support, _score=lambda t, o: 2.0 * kern._score(t, o),
-                  _dscore=lambda t, o: 2.0 * kern._dscore(t, o)), h
 
 
 def _log_sums(sm, Z, kernel, h, exclude_self=False):

@@ -340,6 +340,8 @@ def squared_kernel(kernel, bandwidth):
         return kern, h / 2.0
     if kern.name in ("boxcar", "constant"):
         return kern, h
+    if kern.name == "epanechnikov":
+        return get_kernel("biweight"), h
     from ..kernels import Kernel
 
     return Kernel(f"{kern.name}^2", kern.support, _score=lambda t, o: 2.0 * kern._score(t, o),
