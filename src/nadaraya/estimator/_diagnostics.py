@@ -145,6 +145,6 @@ def attention_weights(sm: Smoother, Z, h, max_bytes=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptySupportWarning)
         Zf, Xf, hf = drop_infinite(Z, sm.X, h)
-        a = _pooling_weights(Zf, Xf, kernel=sm.kernel, bandwidth=hf, on_empty="ignore")
+        a = _pooling_weights(Zf, Xf, kernel=sm.kernel, bandwidth=hf, on_empty="ignore", max_bytes=max_bytes)
     a = a * sm.weights[None, :]
     return a / a.sum(axis=1, keepdims=True)
