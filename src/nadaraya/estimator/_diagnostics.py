@@ -4,7 +4,7 @@ Pure functions of a :class:`~._localpoly.Smoother`, the bandwidth and the
 fitted arrays they need; each is written over pooled moments and
 log-normalisers (``log sum_j K``), never an m × n matrix, except
 :func:`attention_weights`, which builds one after the shared size check.
-Imports :mod:`nadaraya.pooling`, :mod:`nadaraya.kernels`, :mod:`nadaraya._limits`
+Imports :mod:`nadaraya.pooling`, :mod:`nadaraya.kernels`, :mod:`nadaraya._limits`, :mod:`nadaraya.stats`
 and :mod:`._localpoly`.
 """
 

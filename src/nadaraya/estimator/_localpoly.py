@@ -13,7 +13,8 @@ degree: intercept first, then the d slopes) from pooled raw moments of the
 standardised inputs, shifted to each query by the binomial expansion
 (:func:`polynomial_system`, any order). Order 1 keeps its hand-expanded form
 (:func:`_linear_system`, the same numbers as before). An order is offered to
-users by its entry in :data:`ORDERS`. Imports :mod:`nadaraya.pooling` only.
+users by its entry in :data:`ORDERS`. Imports :mod:`nadaraya.pooling` and, for infinite and nearest-neighbour
+bandwidths, :mod:`nadaraya.stats.localpoly` and :mod:`nadaraya.stats.nn`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A selector is ``selector(problem) -> h`` (one bandwidth per internal column)
 for a :class:`Problem`; :data:`SELECTORS` maps each ``bandwidth=`` name to one.
 Adding a selector is one function and one entry (and its name in
 :data:`nadaraya._selection.METHODS` or next to it, for the parameter check).
-Imports :mod:`nadaraya.bandwidth`, :mod:`._localpoly` and :mod:`._categorical`.
+Imports :mod:`nadaraya.bandwidth`, :mod:`nadaraya.stats` (criteria, plug-in, global search), :mod:`._localpoly`,
+:mod:`._diagnostics` and :mod:`._categorical`.
 """
 
 from __future__ import annotations
