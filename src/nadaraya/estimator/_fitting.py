@@ -155,8 +155,8 @@ class PlainRegressor:
     #: Its parameters and their defaults (tests/test_startup.py checks them against the estimator's ``__init__``).
     DEFAULTS = {"kernel": "gaussian", "bandwidth": "loo", "order": 0, "categorical": None, "method": "auto",
                 "neighbours": None, "variance": "local", "ordered": None}
-    #: Each parameter's checker: the one of :mod:`._params` named after it, as the estimator declares.
-    _parameter_checks = {name: getattr(P, name.upper()) for name in DEFAULTS}
+    #: Each parameter's checker, as the estimator declares them.
+    _parameter_checks = P.REGRESSOR_CHECKS
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.DEFAULTS))
