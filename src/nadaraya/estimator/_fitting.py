@@ -99,7 +99,8 @@ def regression_state(fit: Fit) -> dict:
     nu1 = float(np.nansum(diag.hat_diagonal(sm, h)))
     nu2 = float(np.nansum(diag.smoother_norm2(sm, sm.X, h)))
     rss = np.sum(w[:, None] * (Y - fitted) ** 2, axis=0)
-    sigma2 = rss / (float(np.sum(w)) - 2 * nu1 + nu2)
+    dof = float(np.sum(w)) - 2 * nu1 + nu2  # residual degrees of freedom; none left when the fit interpolates
+    sigma2 = rss / dof if dof > 0 else np.full_like(rss, np.nan)
     return dict(
         fit.state, y_=Y, _y_1d=np.ndim(fit.Y) == 1, residuals_=Y - fitted,
         loo_mse_=float(np.sum(w[ok] * resid[ok]) / np.sum(w[ok])) if ok.any() else np.nan,
