@@ -94,7 +94,7 @@ QUERY_BLOCK = 16
 #: Capacity of a block's node lists (a block whose lists would be longer walks the tree per query).
 LIST_MAX = 2048
 #: Largest weight bound of one dropped node, as a fraction of the query's drop budget (tol / 9 of its weight).
-DROP = 2.0**-3
+DROP = 2.0**-5
 #: Largest ``|q - c| r`` at which a Gaussian node is summed from its Taylor moments.
 RHO = 0.5
 #: A node gets Taylor moments when it holds at least this many times as many keys as the series has terms.
