@@ -84,7 +84,7 @@ MAX_DIM = 16
 #: Keys per leaf of the key tree, for the compact kernels and for the Gaussian and Laplace kernels
 #: (whose walks visit many more nodes: a larger leaf trades cheap vectorised key sums for node visits).
 LEAF = 64
-LEAF_EXP = 128
+LEAF_EXP = 256
 #: Nodes of at most this many keys that lie wholly inside a support (compact kernels) or wholly where
 #: no key can be dropped (Gaussian, Laplace) are summed as one run of keys, without descending.
 DIRECT_MAX = 4096
