@@ -202,8 +202,37 @@ def _block_lists(qlo, qhi, lo, hi, left, right, bmin, bmax, margin, slot, direct
 
 
 @njit(cache=True)
-def _query_lists(q, excl, whole, nw, near, nn, lo, hi, bmin, bmax, centre, radius, kt, vt, code, closed, f32,
-                 margin, slot, M, degree, e0, e1, e2, acc, buf):
+def _inside_node(q, excl, j, lo, hi, left, right, centre, radius, kt, vt, code, closed, f32, slot, M, degree, e0, e1,
+                 e2, acc, buf, stack):
+    """Add node j, wholly inside q's support, to acc: from moments where the excluded key is not in a node,
+    else key by key in runs of at most ``len(buf)``; returns (keys inside, certificate)."""
+    inside = 0
+    cert = 0.0
+    top = 0
+    stack[0] = j
+    while top >= 0:
+        x = stack[top]
+        top -= 1
+        a = lo[x]
+        b = hi[x]
+        if slot[x] >= 0 and not (a <= excl < b):
+            cert += _add_moments(q, x, slot[x], centre, radius, M, degree, e0, e1, e2, b - a, acc)
+            inside += b - a
+        elif b - a <= buf.shape[0] or left[x] < 0:
+            count, wsum = compact_run(q, kt, vt, a, b, excl, code, closed, f32, buf, acc)
+            inside += count
+            cert += wsum
+        else:
+            top += 1
+            stack[top] = right[x]
+            top += 1
+            stack[top] = left[x]
+    return inside, cert
+
+
+@njit(cache=True)
+def _query_lists(q, excl, whole, nw, near, nn, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed,
+                 f32, margin, slot, M, degree, e0, e1, e2, acc, buf, stack):
     """As :func:`_query`, over a block's lists instead of the whole tree."""
     acc[:] = 0.0
     inside = 0
@@ -215,8 +244,13 @@ def _query_lists(q, excl, whole, nw, near, nn, lo, hi, bmin, bmax, centre, radiu
         if slot[j] >= 0 and not (a <= excl < b):
             cert += _add_moments(q, j, slot[j], centre, radius, M, degree, e0, e1, e2, b - a, acc)
             inside += b - a
-        else:
+        elif b - a <= buf.shape[0]:
             count, wsum = compact_run(q, kt, vt, a, b, excl, code, closed, f32, buf, acc)
+            inside += count
+            cert += wsum
+        else:  # a moment node holding the excluded key, too large for one run
+            count, wsum = _inside_node(q, excl, j, lo, hi, left, right, centre, radius, kt, vt, code, closed, f32,
+                                       slot, M, degree, e0, e1, e2, acc, buf, stack)
             inside += count
             cert += wsum
     for s in range(nn):
@@ -262,8 +296,9 @@ def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt
         for i in range(i0, i1):
             q = qs[i]
             if nw >= 0:
-                inside, cert = _query_lists(q, excl[i], whole, nw, near, nn, lo, hi, bmin, bmax, centre, radius, kt,
-                                            vt, code, closed, f32, margin, slot, M, degree, e0, e1, e2, acc, buf)
+                inside, cert = _query_lists(q, excl[i], whole, nw, near, nn, lo, hi, left, right, bmin, bmax, centre,
+                                            radius, kt, vt, code, closed, f32, margin, slot, M, degree, e0, e1, e2,
+                                            acc, buf, stack)
             else:
                 inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code,
                                       closed, f32, margin, slot, M, degree, e0, e1, e2, True, acc, stack, buf)
