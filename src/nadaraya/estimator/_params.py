@@ -90,10 +90,6 @@ def CATEGORICAL(value):
     return items
 
 
-#: ``ordered=`` takes the same column list as ``categorical=``.
-ORDERED = CATEGORICAL
-
-
 def METHOD(value):
     """A pooling engine name or "auto"."""
     if not isinstance(value, str) or value not in ("auto",) + tuple(ENGINES):
