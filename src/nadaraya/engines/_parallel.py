@@ -59,6 +59,7 @@ import numba
 import numpy as np
 from numba import njit, types
 from numba.core import cgutils
+from numba.np.ufunc import parallel as _numba_parallel
 from numba.extending import intrinsic
 
 __all__ = ["CHUNKS_PER_THREAD", "claim", "finish", "new_claims", "run", "map_chunks", "thread_count"]
@@ -101,9 +102,17 @@ def new_claims() -> np.ndarray:
 
 
 def thread_count(num_threads) -> int:
-    """Threads for one call: ``num_threads`` (at most ``NUMBA_NUM_THREADS``) or Numba's current setting."""
+    """Threads for one call: ``num_threads`` (at most ``NUMBA_NUM_THREADS``) or Numba's current setting.
+
+    Numba's setting is only read once its threading layer has started
+    (``numba.set_num_threads`` starts it); before that it is
+    ``NUMBA_NUM_THREADS``, and reading it would start the layer's threads for
+    nothing (~80 ms here), since no engine uses them.
+    """
     if num_threads is None:
-        return numba.get_num_threads()
+        if getattr(_numba_parallel, "_is_initialized", True):
+            return numba.get_num_threads()
+        return numba.config.NUMBA_NUM_THREADS
     return max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS))
 
 
