@@ -36,8 +36,11 @@ A compiled engine loop uses it in two ways:
            c = claim(claims)
        return last                   # True in the thread that finished the last chunk
 
-   and the Python side calls ``run(lambda: loop(..., claims), threads)``.
-   Claiming costs a few atomic instructions, so a chunk can be small.
+   and the Python side calls ``run_claimed(loop, threads, ...)``. Claiming
+   costs a few atomic instructions, so a chunk can be small (the stream
+   engine's is 16 queries). Per-thread scratch is allocated per chunk (or
+   per call of the loop), and results go to arrays passed in, since every
+   participant returns only its ``last`` flag.
 2. **Claiming in Python** (:func:`map_chunks`, the sorted engine's paths):
    ``fn(*args, i0, i1)`` is a ``nogil`` jitted function over a range of
    items; the range is cut into ``chunks_per_thread * threads`` chunks,
@@ -62,7 +65,7 @@ from numba.core import cgutils
 from numba.np.ufunc import parallel as _numba_parallel
 from numba.extending import intrinsic
 
-__all__ = ["CHUNKS_PER_THREAD", "claim", "finish", "new_claims", "run", "map_chunks", "thread_count"]
+__all__ = ["CHUNKS_PER_THREAD", "claim", "finish", "new_claims", "run", "run_claimed", "map_chunks", "thread_count"]
 
 #: Chunks per participating thread for :func:`map_chunks` (more chunks: finer balance, more calls).
 CHUNKS_PER_THREAD = 8
@@ -174,6 +177,16 @@ def run(worker, threads: int) -> None:
     done.wait()
     if errors:
         raise errors[0]
+
+
+def run_claimed(loop, threads: int, *args) -> None:
+    """``loop(*args, claims)`` on up to ``threads`` threads, with fresh ``claims``; see :func:`run`.
+
+    ``loop`` is a ``nogil`` jitted function that claims its chunks with
+    :func:`claim` and :func:`finish` (the module docstring shows the loop).
+    """
+    claims = new_claims()
+    run(lambda: loop(*args, claims), threads)
 
 
 def map_chunks(fn, count: int, threads: int, *args, work=None, min_work: int = 0):

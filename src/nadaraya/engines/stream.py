@@ -54,7 +54,7 @@ from numba import njit
 
 from ..kernels import KERNELS, Kernel, ScalarForm, like
 from ._jitmath import FM_EXP, bits_of, from_bits, min_bits
-from ._parallel import claim, finish, new_claims, run, thread_count
+from ._parallel import claim, finish, run_claimed, thread_count
 from .state import Partials, finalize, merge
 
 __all__ = ["NAME", "OPTIONS", "Partials", "supports", "prefer", "pool", "partials", "merge", "finalize"]
@@ -370,9 +370,8 @@ def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads):
     if num_threads is None and b * m * keys.shape[1] <= SERIAL_PAIRS:
         threads = 1
     tile = _tile(queries.shape[2], values.shape[2], dtype.itemsize)
-    claims = new_claims()
-    args = (queries, kt, vt, bool(exclude_self), int(key_offset), tile, max_score, den, acc, claims)
-    run(lambda: loop(*args), min(threads, b * -(-m // _QUERY_BLOCK)))
+    args = (queries, kt, vt, bool(exclude_self), int(key_offset), tile, max_score, den, acc)
+    run_claimed(loop, min(threads, b * -(-m // _QUERY_BLOCK)), *args)
     return max_score, den, acc
 
 
