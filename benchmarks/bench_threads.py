@@ -174,7 +174,7 @@ def markdown(s: dict, m: dict | None = None) -> list[str]:
         "`search`: `NadarayaWatsonRegressor(bandwidth=\"loo\").fit`. Medians of "
         f"{s['repeats']} alternating repeats; ratio = default threads / one thread (target ≤ 1.25 when busy).",
         "",
-        "| tree | machine | load (1 min) | threads (layer) | pool 1 thread (s) | pool default (s) | ratio "
+        "| tree | machine | load (1 min) | default threads (Numba layer loaded) | pool 1 thread (s) | pool default (s) | ratio "
         "| search 1 thread (s) | search default (s) | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]

@@ -13,19 +13,18 @@ import pytest
 
 import nadaraya as nw
 from nadaraya.engines import _parallel, sorted1d, stream
-from nadaraya.engines._parallel import claim, finish, map_chunks, new_claims, run, thread_count
+from nadaraya.engines._parallel import all_done, claim, finish, map_chunks, new_claims, run, run_claimed, thread_count
 
 
 @numba.njit(nogil=True)
-def _claim_all(claims, n_chunks, owner, me):
+def _claim_all(n_chunks, owner, me, claims):
     """Claim chunks until none is left, writing ``me`` into each claimed chunk's slot."""
-    last = False
     c = claim(claims)
     while c < n_chunks:
         owner[c] = me
-        last |= finish(claims, n_chunks)
+        finish(claims)
         c = claim(claims)
-    return last
+    return all_done(claims, n_chunks)
 
 
 @numba.njit(nogil=True)
@@ -38,7 +37,7 @@ def _squares(x, out, i0, i1):
     return s, i0, i1
 
 
-def test_every_chunk_is_claimed_once_and_one_thread_finishes_last():
+def test_every_chunk_is_claimed_once_and_the_last_to_leave_knows_it_is_done():
     n_chunks = 20_000
     claims = new_claims()
     owner = np.full(n_chunks, -1, np.int64)
@@ -47,7 +46,7 @@ def test_every_chunk_is_claimed_once_and_one_thread_finishes_last():
 
     def go(me):
         barrier.wait()
-        lasts.append(_claim_all(claims, n_chunks, owner, me))
+        lasts.append(_claim_all(n_chunks, owner, me, claims))
 
     workers = [threading.Thread(target=go, args=(i,)) for i in range(4)]
     for w in workers:
@@ -57,7 +56,15 @@ def test_every_chunk_is_claimed_once_and_one_thread_finishes_last():
     assert np.all(owner >= 0)  # every chunk was worked (a chunk claimed twice would be claimed by one only)
     assert claims[0] >= n_chunks and claims[1] == n_chunks  # claimed: n_chunks plus one failed claim per thread
     assert claims[0] == n_chunks + 4
-    assert sorted(lasts) == [False, False, False, True]
+    assert len(lasts) == 4 and any(lasts)  # at least the thread that finished the last chunk saw all done
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_no_chunks_at_all_returns(threads):
+    """Zero chunks: every worker sees all done at once, so the call cannot wait for ever."""
+    owner = np.zeros(0, np.int64)
+    run_claimed(_claim_all, threads, 0, owner, 0)
+    assert map_chunks(_squares, 0, threads, np.zeros(0), np.zeros(0)) == [(0.0, 0, 0)]
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 16])
@@ -149,13 +156,16 @@ def test_thread_count():
 
 
 def test_pooling_leaves_numba_threading_alone():
-    """No engine starts Numba's threading layer or changes its settings (a fresh process, so no other test interferes)."""
+    """No engine (stream, sorted, tree) starts Numba's threading layer or changes its settings (a fresh process)."""
     code = (
         "import numpy as np, numba, nadaraya as nw\n"
         "from numba.np.ufunc import parallel\n"
         "x = np.linspace(0, 5, 3000)\n"
         "for method in ('stream', 'sorted'):\n"
         "    nw.attention_pool(x, x, np.sin(x), exclude_self=True, method=method)\n"
+        "z = np.random.default_rng(0).uniform(size=(3000, 2))\n"
+        "for kernel in ('gaussian', 'epanechnikov'):\n"
+        "    nw.attention_pool(z, z, z[:, 0], kernel=kernel, bandwidth=0.1, exclude_self=True, method='tree')\n"
         "assert not parallel._is_initialized, 'the threading layer was started'\n"
         "numba.set_num_threads(1)\n"
         "nw.attention_pool(x, x, np.sin(x), method='stream')\n"

@@ -32,15 +32,15 @@ A compiled engine loop uses it in two ways:
        c = claim(claims)
        while c < n_chunks:
            ...                        # work chunk c
-           last |= finish(claims, n_chunks)
+           finish(claims)
            c = claim(claims)
-       return last                   # True in the thread that finished the last chunk
+       return all_done(claims, n_chunks)   # True once every chunk is finished
 
    and the Python side calls ``run_claimed(loop, threads, ...)``. Claiming
    costs a few atomic instructions, so a chunk can be small (the stream
    engine's is 16 queries). Per-thread scratch is allocated per chunk (or
    per call of the loop), and results go to arrays passed in, since every
-   participant returns only its ``last`` flag.
+   participant returns only whether all chunks were done when it left.
 2. **Claiming in Python** (:func:`map_chunks`, the sorted engine's paths):
    ``fn(*args, i0, i1)`` is a ``nogil`` jitted function over a range of
    items; the range is cut into ``chunks_per_thread * threads`` chunks,
@@ -65,7 +65,7 @@ from numba.core import cgutils
 from numba.np.ufunc import parallel as _numba_parallel
 from numba.extending import intrinsic
 
-__all__ = ["CHUNKS_PER_THREAD", "claim", "finish", "new_claims", "run", "run_claimed", "map_chunks", "thread_count"]
+__all__ = ["CHUNKS_PER_THREAD", "claim", "finish", "all_done", "new_claims", "run", "run_claimed", "map_chunks", "thread_count"]
 
 #: Chunks per participating thread for :func:`map_chunks` (more chunks: finer balance, more calls).
 CHUNKS_PER_THREAD = 8
@@ -94,9 +94,20 @@ def claim(claims):
 
 
 @njit(nogil=True, cache=True)
-def finish(claims, n_chunks):
-    """Mark one chunk done; True if it was the last of the ``n_chunks``."""
-    return _fetch_add(claims, 1, 1) + 1 == n_chunks
+def finish(claims):
+    """Mark one claimed chunk done."""
+    _fetch_add(claims, 1, 1)
+
+
+@njit(nogil=True, cache=True)
+def all_done(claims, n_chunks):
+    """Whether all ``n_chunks`` chunks are finished (an atomic read).
+
+    A worker returns this after its last claim failed: the one that finishes
+    the last chunk sees True, and so does every worker when there are no
+    chunks at all.
+    """
+    return _fetch_add(claims, 1, 0) >= n_chunks
 
 
 def new_claims() -> np.ndarray:
@@ -149,9 +160,11 @@ if hasattr(os, "register_at_fork"):
 def run(worker, threads: int) -> None:
     """Run ``worker()`` on the calling thread and on up to ``threads - 1`` helpers; return when the work is done.
 
-    ``worker`` claims chunks until none is left and returns True in the
-    thread that finished the last one (see the module docstring). The call
-    returns as soon as some worker has returned True, without waiting for
+    ``worker`` claims chunks until none is left and returns whether all
+    chunks were finished then (see the module docstring): True in the
+    thread that finished the last one, and in every thread when there was
+    nothing to do. The call returns as soon as a worker has returned True,
+    without waiting for
     helpers that never claimed a chunk. An exception in any worker is
     raised here, as soon as it happens; chunks other workers hold may still
     be running then.
@@ -208,17 +221,16 @@ def map_chunks(fn, count: int, threads: int, *args, work=None, min_work: int = 0
     lock = threading.Lock()
 
     def worker():
-        last = False
         while True:
             with lock:
                 c = state["next"]
                 state["next"] = c + 1
             if c >= chunks:
-                return last
+                with lock:
+                    return state["done"] == chunks
             results[c] = fn(*args, *bounds[c])
             with lock:
                 state["done"] += 1
-                last = state["done"] == chunks
 
     run(worker, min(threads, chunks))
     return results

@@ -54,7 +54,7 @@ from numba import njit
 
 from ..kernels import KERNELS, Kernel, ScalarForm, like
 from ._jitmath import FM_EXP, bits_of, from_bits, min_bits
-from ._parallel import claim, finish, run_claimed, thread_count
+from ._parallel import all_done, claim, finish, run_claimed, thread_count
 from .state import Partials, finalize, merge
 
 __all__ = ["NAME", "OPTIONS", "Partials", "supports", "prefer", "pool", "partials", "merge", "finalize"]
@@ -224,8 +224,8 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
 
     The work is cut into blocks of ``_QUERY_BLOCK`` queries, which every
     thread running this function claims one at a time from ``claims`` (see
-    :mod:`nadaraya.engines._parallel`) until none is left; returns True in
-    the thread that finished the last block. A block walks the keys tile by
+    :mod:`nadaraya.engines._parallel`) until none is left; returns whether
+    every block was finished by then. A block walks the keys tile by
     tile, so a tile is read from memory once and then from cache by every
     query of the block. Per query and tile: distances into the thread's buffer (the
     excluded key's set to NaN, which is never the minimum and which every
@@ -241,7 +241,6 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
     n, k = kt.shape[2], vt.shape[1]
     per_batch = (m + _QUERY_BLOCK - 1) // _QUERY_BLOCK
     n_blocks = b * per_batch
-    last = False
     blk = claim(claims)
     while blk < n_blocks:
         bi = blk // per_batch
@@ -287,9 +286,9 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
                 _weighted_sums(t, values, start, a)
         for i in range(i0, i1):
             t_min[bi, i] = _SCORE(t_min[bi, i]) if den[bi, i] > 0.0 else -np.inf
-        last |= finish(claims, n_blocks)
+        finish(claims)
         blk = claim(claims)
-    return last
+    return all_done(claims, n_blocks)
 
 
 _WEIGHT = _REFERENCE = _SCORE = _INSIDE = _WEIGHTS = _SUMS = None  # set per kernel in the compiled copies
@@ -371,7 +370,7 @@ def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads):
         threads = 1
     tile = _tile(queries.shape[2], values.shape[2], dtype.itemsize)
     args = (queries, kt, vt, bool(exclude_self), int(key_offset), tile, max_score, den, acc)
-    run_claimed(loop, min(threads, b * -(-m // _QUERY_BLOCK)), *args)
+    run_claimed(loop, min(threads, max(1, b * -(-m // _QUERY_BLOCK))), *args)
     return max_score, den, acc
 
 
