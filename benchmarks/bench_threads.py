@@ -167,7 +167,7 @@ def run(sizes, threads, repeats) -> dict:
 def markdown(s: dict, m: dict | None = None) -> list[str]:
     """The results table: medians (s) and ratios default / one thread."""
     lines = [
-        f"## 6. Threads on a busy machine (n = {s['n']:,}, {s['passes']} leave-one-out passes)",
+        f"## Threads on a busy machine (n = {s['n']:,}, {s['passes']} leave-one-out passes)",
         "",
         "\"busy\": a busy loop pinned to one core during the measurement. `pool`: "
         f"{s['passes']} calls of `attention_pool(x, x, y, exclude_self=True, method=\"stream\")`; "

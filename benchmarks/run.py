@@ -44,6 +44,7 @@ import bench_scale
 import bench_select
 import bench_threads
 import bench_throughput
+import startup
 from harness import FULL, HERE, QUICK, cpu_snapshot, log, machine_info, other_load, short_error, write_atomic
 
 #: Section name -> its module (``run`` and ``markdown``), in the order of the results page.
@@ -53,6 +54,7 @@ MODULES = {
     "loo": bench_loo,
     "select": bench_select,
     "dask": bench_dask,
+    "startup": startup,
     "threads": bench_threads,
 }
 SECTIONS = tuple(MODULES)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import optimize
 
 __all__ = ["Summary", "RULES", "METHODS", "CRITERIA", "BandwidthSearch", "check_method", "check_objective", "check_sample_weight",
            "spread", "refuse_constant", "rule_of_thumb", "scalar_search", "grid_then_refine"]
@@ -67,8 +66,9 @@ def spread(sd: np.ndarray, iqr: np.ndarray) -> np.ndarray:
 
 
 def _scott(s: Summary) -> np.ndarray:
-    refuse_constant(s.sd)
-    return 1.059 * s.sd * s.n ** (-1.0 / (s.d + 4))
+    # statsmodels' bw_scott (and R's bw.nrd, which rounds the constants to 1.06 and 1.34):
+    # the robust spread min(sd, IQR / 1.349), as Silverman's rule
+    return 1.059 * spread(s.sd, s.iqr) * s.n ** (-1.0 / (s.d + 4))
 
 
 def _silverman(s: Summary) -> np.ndarray:
@@ -86,7 +86,7 @@ class Rule:
 
 
 #: Rules of thumb by name (``bandwidth="scott"`` etc.).
-RULES = {"scott": Rule(_scott, needs_iqr=False), "silverman": Rule(_silverman, needs_iqr=True)}
+RULES = {"scott": Rule(_scott, needs_iqr=True), "silverman": Rule(_silverman, needs_iqr=True)}
 
 #: Every bandwidth method: the leave-one-out search, then the rules.
 METHODS = ("loo",) + tuple(RULES)
@@ -165,6 +165,8 @@ def grid_then_refine(objective, lo, hi, n_grid, progress):
     a, b = grid[max(best - 1, 0)], grid[min(best + 1, n_grid - 1)]
     if a == b:
         return grid[best], values[best], n_grid
+    from scipy import optimize  # imported by the search that needs it: `import nadaraya` stays light
+
     res = optimize.minimize_scalar(objective, bounds=(a, b), method="bounded", options={"xatol": 1e-4})
     if res.fun <= values[best]:
         return res.x, float(res.fun), n_grid + res.nfev

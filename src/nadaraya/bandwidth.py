@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy import optimize
 
 from ._checks import as_float_array, is_dask_collection
 from ._selection import CRITERIA, METHODS, RULES, BandwidthSearch, Summary, check_method, check_objective
@@ -61,14 +60,18 @@ def _rule(x, method: str) -> np.ndarray:
 
 
 def scott(x) -> np.ndarray:
-    """Scott's normal-reference rule: ``1.059 * sd_j * n**(-1 / (d + 4))`` per feature.
+    """Scott's normal-reference rule: ``1.059 * min(sd_j, IQR_j / 1.349) * n**(-1 / (d + 4))`` per feature.
+
+    In 1-D this is statsmodels' ``bw_scott`` exactly, and R's ``bw.nrd`` up to R's
+    rounded constants (``1.06 * min(sd, IQR / 1.34)``: 0.1 % to 0.7 % larger).
+    Quartiles are NumPy's default (R's ``quantile`` type 7).
 
     Examples
     --------
     >>> import numpy as np, nadaraya as nw
     >>> x = np.random.default_rng(0).normal(size=(1000, 1))
     >>> nw.bandwidth.scott(x).round(3)
-    array([0.26])
+    array([0.257])
     """
     return _rule(x, "scott")
 
@@ -242,6 +245,8 @@ def search_bandwidth(x, y, method="loo", kernel="gaussian", *, per_feature=None,
                 v, g_cols = _loo_gaussian_value_and_grad(x, y, hc, sw, engine)
                 return v, np.bincount(groups, weights=g_cols, minlength=n_groups)
             return loo_at(hc)
+
+        from scipy import optimize  # imported by the search that needs it: `import nadaraya` stays light
 
         res = optimize.minimize(fun, start, jac=True if analytic else None, method="L-BFGS-B",
                                 bounds=[(s - 6, s + 6) for s in start])
