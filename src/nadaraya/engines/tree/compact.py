@@ -12,7 +12,7 @@ key in it passes that test.
 
 Moments. With ``x = k - c`` (c the node's box centre, ``|x| <= r``) and
 ``y = q - c``, ``t = |y|**2 + s`` with ``s = |x|**2 - 2 y.x``, so for
-``K = P(t) = e0 + e1 t + e2 t**2``
+``K = P(t) = e0 + e1 t + e2 t**2`` ::
 
     sum_keys v K = P(|y|^2) S0 + P'(|y|^2) (S2 - 2 y.S1) + e2 (S4 - 4 y.U + 4 y'Ty)
 

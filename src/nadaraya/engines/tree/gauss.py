@@ -12,7 +12,7 @@ w(t_lo)``; it is dropped when ``W <= DROP * budget * max(1, D_so_far)`` and
 the query's dropped weight, W included, stays within ``budget * max(1,
 D_so_far)`` (the first rule keeps near nodes from spending the budget that
 the many far ones need). The sum of weights only grows and ends
-``>= 1``, so at the end the dropped weight is at most ``budget * D``. A Gaussian node with Taylor moments
+``>= 1``, so at the end the dropped weight is at most ``budget * D``. A Gaussian node with Taylor moments ::
 
     E_a = sum_keys v exp(-|x|^2 / 2) x^a / a!      (x = k - c, multi-indices |a| < p)
 
