@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["BANDWIDTH_RULES", "bandwidth", "columns", "neighbours", "non_negative_int", "positive_float", "positive_int"]
+__all__ = ["BANDWIDTH_RULES", "bandwidth", "columns", "demo_kernels", "demo_widths", "neighbours", "non_negative_int",
+           "positive_float", "positive_int"]
 
 # the named bandwidth choices `fit --bandwidth` accepts (the estimator's methods)
 BANDWIDTH_RULES = ("loo", "scott", "silverman", "plugin", "aicc", "gcv")
@@ -97,3 +98,24 @@ def columns(text: str) -> list[str]:
     if repeated:
         raise argparse.ArgumentTypeError(f"must name each column once; {repeated[0]!r} is repeated")
     return cols
+
+
+def demo_kernels(text: str):
+    """``demo --kernels``: kernel names, comma-separated, checked as the similarity section checks them."""
+    from ._similarity import check_kernels
+
+    try:
+        return check_kernels([k.strip() for k in text.split(",") if k.strip()])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def demo_widths(text: str):
+    """``demo --widths``: positive Gaussian widths, comma-separated."""
+    from ._similarity import check_widths
+
+    try:
+        return check_widths([float(w) for w in text.split(",") if w.strip()])
+    except ValueError as exc:
+        msg = str(exc) if "widths" in str(exc) else f"widths must be positive numbers, comma-separated; got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None

@@ -16,7 +16,8 @@ import re
 import sys
 
 from . import __version__
-from ._cliargs import BANDWIDTH_RULES, bandwidth, columns, neighbours, non_negative_int, positive_float, positive_int
+from ._cliargs import (BANDWIDTH_RULES, bandwidth, columns, demo_kernels, demo_widths, neighbours, non_negative_int,
+                       positive_float, positive_int)
 from .explore.command import add_parser as _add_explore
 from .kernels import KERNELS
 
@@ -59,37 +60,18 @@ def _add_demo(sub) -> None:
                    help="framework that computes the run (default: numpy); others need their extra installed")
     p.add_argument(
         "--kernels",
-        type=_demo_kernels,
+        type=demo_kernels,
         default=None,
         help="kernels compared in 'attention pooling by similarity', comma-separated "
         "(default: gaussian,boxcar,constant,triangular, the book's four)",
     )
     p.add_argument(
         "--widths",
-        type=_demo_widths,
+        type=demo_widths,
         default=None,
         help="Gaussian widths (bandwidths) compared, comma-separated (default: 0.1,0.2,0.5,1)",
     )
     p.set_defaults(func=_demo)
-
-
-def _demo_kernels(text: str):
-    from ._similarity import check_kernels
-
-    try:
-        return check_kernels([k.strip() for k in text.split(",") if k.strip()])
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _demo_widths(text: str):
-    from ._similarity import check_widths
-
-    try:
-        return check_widths([float(w) for w in text.split(",") if w.strip()])
-    except ValueError as exc:
-        msg = str(exc) if "widths" in str(exc) else f"widths must be positive numbers, comma-separated; got {text!r}"
-        raise argparse.ArgumentTypeError(msg) from None
 
 
 def _demo(args) -> int:

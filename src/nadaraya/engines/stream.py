@@ -55,6 +55,7 @@ from numba import njit
 from ..kernels import KERNELS, Kernel, ScalarForm, like
 from ._jitmath import FM_EXP, bits_of, from_bits, min_bits
 from ._parallel import all_done, claim, finish, run_claimed, thread_count
+from ._streamloops import FM_SUM, squared_distances, weighted_sums
 from .state import Partials, finalize, merge
 
 __all__ = ["NAME", "OPTIONS", "Partials", "supports", "prefer", "pool", "partials", "merge", "finalize"]
@@ -84,7 +85,7 @@ SERIAL_PAIRS = 1 << 15
 # 'reassoc', which could undo the exact two-step range reduction. The squared
 # distances get no flags at all (no fused multiply-add), to match the
 # reference bit for bit.
-_FM_SUM = {"nsz", "arcp", "contract", "reassoc"}
+_FM_SUM = FM_SUM  # defined with the inner loops it also serves
 
 
 # ------------------------------------------------------------------ the kernel's formulas, jitted
@@ -156,64 +157,6 @@ def _make_loops(wf):
     return weights, sums
 
 
-@njit
-def _squared_distances(q, kt, start, length, buf):
-    """``buf[j] = sum_c (q[c] - kt[c, start + j])**2`` for ``j < length``.
-
-    Summed one dimension after the other, in the dense engine's order and
-    without fused multiply-adds, so that ``t`` (and hence the support
-    boundary) is bitwise the reference's; up to four dimensions per pass over
-    the buffer. Loops run over zero-based slices so that no index can be
-    negative and the compiler vectorises them.
-    """
-    d = q.shape[0]
-    r0 = kt[0, start : start + length]
-    x0 = q[0]
-    if d == 1:
-        for j in range(length):
-            e0 = x0 - r0[j]
-            buf[j] = e0 * e0
-        return
-    r1 = kt[1, start : start + length]
-    x1 = q[1]
-    for j in range(length):
-        e0, e1 = x0 - r0[j], x1 - r1[j]
-        buf[j] = e0 * e0 + e1 * e1
-    c = 2
-    while c + 4 <= d:
-        r0, r1 = kt[c, start : start + length], kt[c + 1, start : start + length]
-        r2, r3 = kt[c + 2, start : start + length], kt[c + 3, start : start + length]
-        x0, x1, x2, x3 = q[c], q[c + 1], q[c + 2], q[c + 3]
-        for j in range(length):
-            e0, e1, e2, e3 = x0 - r0[j], x1 - r1[j], x2 - r2[j], x3 - r3[j]
-            buf[j] = (((buf[j] + e0 * e0) + e1 * e1) + e2 * e2) + e3 * e3
-        c += 4
-    if c + 2 <= d:
-        r0, r1 = kt[c, start : start + length], kt[c + 1, start : start + length]
-        x0, x1 = q[c], q[c + 1]
-        for j in range(length):
-            e0, e1 = x0 - r0[j], x1 - r1[j]
-            buf[j] = (buf[j] + e0 * e0) + e1 * e1
-        c += 2
-    if c < d:
-        r0 = kt[c, start : start + length]
-        x0 = q[c]
-        for j in range(length):
-            e0 = x0 - r0[j]
-            buf[j] += e0 * e0
-
-
-@njit(fastmath=_FM_SUM)
-def _weighted_sums(w, vt, start, acc):
-    """``acc[c] += sum_j w[j] vt[c, start + j]`` for every output ``c``."""
-    for c in range(vt.shape[0]):
-        v = vt[c, start : start + w.shape[0]]
-        a = like(w[0], 0.0)
-        for j in range(w.shape[0]):
-            a += w[j] * v[j]
-        acc[c] += a
-
-
 def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den, acc, claims):
     """Online softmax of every query over all keys, for one kernel.
 
@@ -261,7 +204,7 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
             for i in range(i0, i1):
                 r = i - i0
                 q, a = queries[bi, i], acc[bi, i]
-                _squared_distances(q, keys, start, length, t)
+                squared_distances(q, keys, start, length, t)
                 cut = i - key_offset - start
                 if exclude_self and 0 <= cut < length:
                     t[cut] = np.nan
@@ -283,7 +226,7 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
                     den[bi, i] += _SUMS(t, ref, values[0, start : start + length], a)
                     continue
                 den[bi, i] += _WEIGHTS(t, ref)
-                _weighted_sums(t, values, start, a)
+                weighted_sums(t, values, start, a)
         for i in range(i0, i1):
             t_min[bi, i] = _SCORE(t_min[bi, i]) if den[bi, i] > 0.0 else -np.inf
         finish(claims)
@@ -293,7 +236,7 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
 
 _WEIGHT = _REFERENCE = _SCORE = _INSIDE = _WEIGHTS = _SUMS = None  # set per kernel in the compiled copies
 
-_JITMATH_SOURCE = b"".join((Path(__file__).parent / name).read_bytes() for name in ("_jitmath.py", "_parallel.py"))
+_JITMATH_SOURCE = b"".join((Path(__file__).parent / name).read_bytes() for name in ("_jitmath.py", "_parallel.py", "_streamloops.py"))
 
 
 def _digest(form: ScalarForm) -> str:

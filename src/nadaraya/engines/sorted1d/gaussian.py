@@ -1,8 +1,5 @@
-"""Gaussian kernel of the sorted engine: a 1-D fast Gauss transform on a segment tree.
-
-**Gaussian**: a tree code with Taylor expansions (a 1-D fast Gauss transform)
-on a segment tree over leaves of :data:`GAUSS_LEAF` keys. A node with centre c
-and radius r stores ``G_l = sum v exp(-x**2 / 2) x**l / l!`` (``x = k - c``,
+"""Gaussian kernel of the sorted engine: a tree code with Taylor expansions (a 1-D fast Gauss
+transform) on a segment tree over leaves of :data:`GAUSS_LEAF` keys. A node with centre c and radius r stores ``G_l = sum v exp(-x**2 / 2) x**l / l!`` (``x = k - c``,
 ``l < p``) and contributes at query q, ``y = q - c``,
 
     exp(-(y**2 - delta**2) / 2) * sum_{l < p} G_l y**l,
