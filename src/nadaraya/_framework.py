@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._checks import check_positive_float, check_positive_int
+from ._checks import check_positive_float, check_positive_int, closed_support_widening
 from ._limits import MAX_WEIGHTS_BYTES, check_weights_size
 from ._optional import require  # noqa: F401  (re-exported: framework modules call fw.require)
 from .kernels import Kernel, get_kernel
@@ -247,6 +247,48 @@ def state_output(ops, state):
     return ops.where(ok, acc / ops.where(ok, den, ops.full_like(den, 1.0)), ops.full_like(acc, math.nan))
 
 
+def _column_extent(ops, x, j):
+    """``max |x[..., j]|`` over every point of (..., d) ``x``, detached, as a (1,) tensor (traceable: no host copy)."""
+    c = ops.stop_gradient(x[..., j])
+    c = ops.where(c < 0, -c, c)
+    while len(c.shape) > 1:
+        c = ops.max_last(c)[..., 0]
+    return ops.max_last(c)
+
+
+def edge_bandwidth(ops, q, k, h, kernel):
+    """What the framework divides queries and keys by: ``h``, or ``h (1 + delta)`` for a closed-support kernel.
+
+    The NumPy rule (:func:`nadaraya._checks.bandwidth_divisor`, the boxcar's
+    support edge): ``delta = 4 eps (M + d + 1)``, ``M`` the largest scaled
+    coordinate norm of queries (m, d) and keys (n, d) or (m, n, d), computed
+    here in the framework's own operations on detached values, so it runs
+    under ``jax.jit`` / ``tf.function`` and needs no copy to the host. The
+    factor is a constant to autograd: gradients with respect to ``h`` are those
+    of ``q / (h c)`` with ``c = 1 + delta`` fixed. (Unlike the NumPy path, the
+    input range is not checked here: that would need the values on the host.)
+    """
+    if not kernel.closed_support:
+        return h
+    d = q.shape[-1]
+    hs = ops.stop_gradient(h)
+    scaled = []
+    for j in range(d):
+        a, b = _column_extent(ops, q, j), _column_extent(ops, k, j)
+        hj = hs if len(hs.shape) == 0 or hs.shape[0] == 1 else hs[j : j + 1]
+        scaled.append(ops.where(a > b, a, b) / hj)
+    top = scaled[0]
+    for s in scaled[1:]:
+        top = ops.where(s > top, s, top)
+    unit = ops.where(top > 0, top, ops.full_like(top, 1.0))
+    total = None
+    for s in scaled:  # sqrt(sum s_j**2) as top * sqrt(sum (s_j / top)**2): no overflow in the squares
+        r = s / unit
+        total = r * r if total is None else total + r * r
+    dtype = np.dtype(f"float{8 * ops.itemsize(q)}")  # the tensors' float width (bfloat16 counts as float16)
+    return h * closed_support_widening(top * ops.sqrt(total), d, dtype)  # a tensor: 1 + 4 eps (M + d + 1)
+
+
 def canonical_of(ops, queries, keys, values, exclude_self, like=None):
     """Convert a call's arrays (keys and values to the queries' dtype, or all to ``like``'s) and :func:`canonical`."""
     q = ops.as_tensor(queries, like)
@@ -258,7 +300,7 @@ def attention_pool(ops, queries, keys, values, *, kernel, bandwidth, exclude_sel
     kern = check_kernel(kernel)
     check_bandwidth_value(bandwidth)
     q, k, v, form = canonical_of(ops, queries, keys, values, exclude_self)
-    h = ops.bandwidth(bandwidth, q)
+    h = edge_bandwidth(ops, q, k, ops.bandwidth(bandwidth, q), kern)  # h, widened for the boxcar's support edge
     out, w = pool(
         ops, q / h, k / h, v, form, kern, exclude_self, force_dense=return_weights, chunk_size=chunk_size, max_bytes=max_bytes
     )
