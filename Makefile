@@ -27,7 +27,7 @@ $(VENV)/.test: pyproject.toml constraints.txt | $(PY)
 	touch $@
 
 $(MXVENV)/.test: pyproject.toml constraints-mxnet.txt | $(MXPY)
-	$(MXPY) -m pip install --disable-pip-version-check -c constraints-mxnet.txt -e '.[mxnet]' pytest hypothesis
+	$(MXPY) -m pip install --disable-pip-version-check -c constraints-mxnet.txt -e '.[mxnet]' pytest hypothesis pytest-randomly
 	touch $@
 
 # The documentation's tools, and every test dependency (the pages run the frameworks, Dask, scikit-learn).
@@ -51,11 +51,13 @@ chromium:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
 
+# Both suites run in a random order (pytest-randomly), the seed printed in the header
+# ("Using --randomly-seed=N"); replay that order with `make test ARGS=--randomly-seed=N`.
 test-main: $(VENV)/.test chromium
-	$(PY) -m pytest --nbmake
+	$(PY) -m pytest -p randomly --nbmake $(ARGS)
 
 test-mxnet: $(MXVENV)/.test
-	$(MXPY) -m pytest tests/test_frameworks.py -m mxnet -o addopts="-ra --strict-markers" -p no:cacheprovider
+	$(MXPY) -m pytest tests/test_frameworks.py -m mxnet -o addopts="-ra --strict-markers" -p no:cacheprovider -p randomly $(ARGS)
 
 # The documentation site, offline HTML in docs/_build/html/: every notebook, page and gallery
 # example is executed (one that raises fails the build) and every warning is an error.

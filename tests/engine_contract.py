@@ -24,13 +24,17 @@ KERNELS = sorted(nw.KERNELS)
 TOL = 1e-13
 
 
+#: More input dimensions to test, per engine (the tree engine is built for d = 2 ... 8).
+EXTRA_D = {"tree": (2, 8)}
+
+
 def engine_kernel_cases(d_values=(1, 3)):
     """(engine, kernel, d) for every registered engine, every registry kernel it supports and every d."""
     return [
         (name, kernel, d)
         for name in engines.NAMES
         for kernel in KERNELS
-        for d in d_values
+        for d in d_values + EXTRA_D.get(name, ())
         if engines.get(name).supports(nw.KERNELS[kernel], d, {})
     ]
 

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import nadaraya
 from nadaraya.cli import main
 
@@ -52,3 +54,40 @@ def test_missing_framework_names_the_extra(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "pip install 'nadaraya[tensorflow]'" in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["demo", "--seed", "-1"], "--seed must be a non-negative integer, got '-1'"),
+        (["demo", "--seed", "1.5"], "--seed must be a non-negative integer, got '1.5'"),
+        (["demo", "--n-train", "0"], "--n-train must be a positive integer, got '0'"),
+        (["demo", "--epochs", "0"], "--epochs must be a positive integer, got '0'"),
+        (["demo", "--lr", "nan"], "--lr must be positive and finite, got 'nan'"),
+        (["demo", "--lr", "-1"], "--lr must be positive and finite, got '-1'"),
+        (["demo", "--bandwidth", "0"], "--bandwidth must be positive and finite, got '0'"),
+        (["demo", "--bandwidth", "inf"], "--bandwidth must be positive and finite, got 'inf'"),
+        (["demo", "--kernel", "gauss"], "--kernel: invalid choice: 'gauss'"),
+        (["demo", "--backend", "jaxx"], "--backend: invalid choice: 'jaxx'"),
+        (["fit", "d.csv", "--x", "x", "--y", "y", "--model", "m.npz", "--bandwidth", "-2"],
+         "--bandwidth must be loo, scott, silverman or positive finite numbers"),
+        (["fit", "d.csv", "--x", "x", "--y", "y", "--model", "m.npz", "--bandwidth", "1,x"],
+         "--bandwidth must be loo, scott, silverman or positive finite numbers"),
+        (["fit", "d.csv", "--x", ",", "--y", "y", "--model", "m.npz"], "--x must name at least one column"),
+        (["fit", "d.csv", "--x", "a,a", "--y", "y", "--model", "m.npz"], "--x must name each column once; 'a' is repeated"),
+        (["fit", "d.csv", "--x", "x", "--y", "y", "--model", "m.npz", "--order", "2"], "--order: invalid choice"),
+        (["fit", "d.csv", "--x", "x", "--y", "y", "--model", "m.npz", "--kernel", "x"], "--kernel: invalid choice"),
+        (["fit", "d.csv", "--x", "a,b", "--y", "y", "--model", "m.npz", "--bandwidth", "1,2,3"],
+         "--bandwidth gives 3 values for 2 --x columns"),
+        (["fit", "d.csv", "--x", "a", "--y", "a", "--model", "m.npz"], "--y column 'a' is also an --x column"),
+        (["fit", "d.csv", "--x", "a", "--y", "y", "--model", "m.npz", "--categorical", "b"],
+         "--categorical columns must be among --x"),
+        (["predict", "m.npz", "d.csv", "--out", "p.csv", "--chunk-rows", "0"], "--chunk-rows must be a positive integer"),
+        (["predict", "m.npz", "d.csv", "--out", "p.csv", "--chunk-rows", "5"], "--chunk-rows sets the rows per Dask task"),
+    ],
+)
+def test_every_message_names_its_option(tmp_path, args, message):
+    res = _run(args, cwd=tmp_path)
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written

@@ -77,7 +77,7 @@ def test_fit_in_a_subprocess(csv_files):
         ("x,y\n1,2\n3,abc\n", "data.csv, line 3, column 'y': 'abc' is not a number"),
         ("x,y\n1,2\n,4\n", "data.csv, line 3, column 'x': an empty cell"),
         ("x,y\n1,2\n3,nan\n", "line 3, column 'y': 'nan' is not a finite number"),
-        ("a,y\n1,2\n", "column 'x' not found; available columns: a, y"),
+        ("a,y\n1,2\n", "column 'x' (named by --x) not found; available columns: a, y"),
         ("", "the file is empty"),
         ("x,y\n", "no data rows"),
     ],
@@ -98,12 +98,14 @@ def test_predict_errors(csv_files, capsys):
     assert main(["fit", str(data), "--x", "x", "--y", "y", "--bandwidth", "0.3", "--model", str(model)]) == 0
     (tmp / "bad.csv").write_text("id,z\n1,2\n")
     assert main(["predict", str(model), str(tmp / "bad.csv"), "--out", str(tmp / "out.csv")]) == 2
-    assert "column 'x' not found" in capsys.readouterr().err
+    assert "column 'x' (named by the model) not found" in capsys.readouterr().err
     assert not (tmp / "out.csv").exists()
     (tmp / "junk.npz").write_bytes(b"not a zip")
     assert main(["predict", str(tmp / "junk.npz"), str(new), "--out", str(tmp / "out.csv")]) == 2
     assert "not a readable nadaraya model file" in capsys.readouterr().err
-    assert main(["fit", str(data), "--x", "x", "--y", "y", "--bandwidth", "-2", "--model", str(model)]) == 2
-    assert "bandwidth must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", str(data), "--x", "x", "--y", "y", "--bandwidth", "-2", "--model", str(model)])
+    assert exit_.value.code == 2
+    assert "--bandwidth must be loo, scott, silverman or positive finite numbers" in capsys.readouterr().err
     assert main(["fit", str(data), "--x", "x", "--y", "y", "--categorical", "group", "--model", str(model)]) == 2
     assert "--categorical columns must be among --x" in capsys.readouterr().err

@@ -1,6 +1,8 @@
-"""nadaraya.dask on a real LocalCluster: equality with the in-memory engine, lost workers, task sizes, estimator, CLI."""
+"""nadaraya.dask on a real LocalCluster: equality with the in-memory engine, lost workers, task sizes, estimator.
 
-import csv
+The command line's --scheduler: tests/test_cli_dask.py.
+"""
+
 import math
 import os
 import signal
@@ -19,6 +21,7 @@ from dask.callbacks import Callback  # noqa: E402
 import nadaraya as nw  # noqa: E402
 from nadaraya import dask as nwd  # noqa: E402
 from nadaraya.engines import stream  # noqa: E402
+from global_state import preserved_environ  # noqa: E402
 
 KERNELS = ["gaussian", "laplace", "epanechnikov", "tricube", "boxcar", "constant"]
 LAYOUTS = {"queries": (137, None), "queries x keys": (137, 211)}
@@ -26,15 +29,27 @@ LAYOUTS = {"queries": (137, None), "queries x keys": (137, 211)}
 
 @pytest.fixture(scope="module")
 def client():
-    """Two single-threaded worker processes on loopback, restarted by their nannies if they die."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40)
-    c = distributed.Client(cluster)
+    """Two single-threaded worker processes on loopback, restarted by their nannies if they die.
+
+    Not the default client: tests pass it explicitly (``client.compute``) or use the ``on_cluster`` fixture.
+    """
+    with preserved_environ():  # the nannies set their workers' environment in this process
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                           dashboard_address=None, silence_logs=40)
+        c = distributed.Client(cluster, set_as_default=False)
     try:
         yield c
     finally:
-        c.close()
-        cluster.close()
+        with preserved_environ():
+            c.close()
+            cluster.close()
+
+
+@pytest.fixture()
+def on_cluster(client):
+    """The module's client as dask's current one for one test (``dask.compute`` inside the library runs there)."""
+    with client.as_current():
+        yield client
 
 
 def _problem(rng, m, n, d, k):
@@ -247,9 +262,10 @@ def test_a_worker_killed_mid_computation_does_not_change_the_answer(client):
         victim = next(iter(busy), None)
         time.sleep(0.02)
     assert victim is not None, "no partials task started"
-    os.kill(pids[victim], signal.SIGKILL)  # the worker process dies mid-task; its nanny starts a new one
-    got = future.result(timeout=120)
-    client.wait_for_workers(2, timeout=60)
+    with preserved_environ():  # the nanny sets the new worker's environment in this process
+        os.kill(pids[victim], signal.SIGKILL)  # the worker process dies mid-task; its nanny starts a new one
+        got = future.result(timeout=120)
+        client.wait_for_workers(2, timeout=60)
     assert victim not in client.scheduler_info()["workers"]  # the killed worker was replaced
     _assert_agree(got, _reference(q, keys, v, "gaussian", 0.5), v)
 
@@ -293,7 +309,7 @@ def test_estimator_multi_output_predict(client):
     np.testing.assert_allclose(std, want_std, rtol=1e-12)
 
 
-def test_leave_one_out_fit_on_the_cluster_equals_the_in_memory_fit(client, chapter):
+def test_leave_one_out_fit_on_the_cluster_equals_the_in_memory_fit(on_cluster, chapter):
     X, y = chapter.x_train[:, None], chapter.y_train
     want = nw.NadarayaWatsonRegressor(method="stream").fit(X, y)
     steps = []
@@ -312,7 +328,7 @@ def test_leave_one_out_fit_on_the_cluster_equals_the_in_memory_fit(client, chapt
     assert got.n_features_in_ == 1 and got._y_1d
 
 
-def test_select_bandwidth_with_dask_arrays(client):
+def test_select_bandwidth_with_dask_arrays(on_cluster):
     rng = np.random.default_rng(8)
     x = np.c_[rng.standard_cauchy(300), rng.uniform(0, 5, 300)]  # Cauchy: the IQR, not the sd, sets the spread
     y = np.sin(x[:, 1]) + rng.normal(0, 0.3, 300)
@@ -372,61 +388,3 @@ def test_missing_dask_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "nadaraya.dask")
     with pytest.raises(ImportError, match=r"pip install 'nadaraya\[dask\]'"):
         importlib.import_module("nadaraya.dask")
-
-
-# ---------------------------------------------------------------- the command line
-
-
-@pytest.fixture()
-def model_and_data(tmp_path, chapter):
-    from nadaraya.cli import main
-
-    data, new = tmp_path / "data.csv", tmp_path / "new.csv"
-    with open(data, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["x", "y"])
-        w.writerows(zip(chapter.x_train, chapter.y_train))
-    with open(new, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["id", "x"])
-        w.writerows(enumerate(chapter.x_test))
-    model = tmp_path / "model.npz"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert main(["fit", str(data), "--x", "x", "--y", "y", "--bandwidth", "0.2", "--model", str(model)]) == 0
-    return model, new, tmp_path
-
-
-def test_cli_predict_on_a_local_cluster(model_and_data, capsys):
-    from nadaraya.cli import main
-
-    model, new, tmp = model_and_data
-    capsys.readouterr()
-    local, direct = tmp / "local.csv", tmp / "direct.csv"
-    assert main(["predict", str(model), str(new), "--out", str(local), "--std", "--scheduler", "local",
-                 "--chunk-rows", "12"]) == 0
-    err = capsys.readouterr().err
-    assert "in 5 chunks on" in err and "chunk 5/5 done" in err  # progress, a line per chunk
-    assert main(["predict", str(model), str(new), "--out", str(direct), "--std"]) == 0
-    rows, want = list(csv.DictReader(open(local))), list(csv.DictReader(open(direct)))
-    assert list(rows[0]) == ["id", "x", "prediction", "std"]
-    for col in ("prediction", "std"):
-        np.testing.assert_allclose([float(r[col]) for r in rows], [float(r[col]) for r in want], rtol=1e-12)
-
-
-def test_cli_unreachable_scheduler_fails_within_the_timeout(model_and_data, capsys):
-    from nadaraya.cli import main
-
-    model, new, tmp = model_and_data
-    out = tmp / "never.csv"
-    capsys.readouterr()
-    start = time.monotonic()
-    status = main(["predict", str(model), str(new), "--out", str(out), "--scheduler", "tcp://127.0.0.1:1",
-                   "--scheduler-timeout", "2"])
-    elapsed = time.monotonic() - start
-    err = capsys.readouterr().err
-    assert status == 1
-    assert "could not reach the Dask scheduler at tcp://127.0.0.1:1 within 2 s" in err
-    assert "Traceback" not in err
-    assert not out.exists() and not list(tmp.glob(".never.csv*"))  # no output, no partial file
-    assert elapsed < 30  # gave up at the timeout rather than hanging (a sanity bound, not a benchmark)

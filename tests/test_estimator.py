@@ -156,7 +156,7 @@ def test_attention_weights_refuse_huge_matrices(chapter):
     m, n = d.x_test.size, d.x_train.size
     # issue 9 item 4: the shared limit and its message (size, limit, alternatives)
     with pytest.raises(ValueError, match=rf"model.attention_weights would build a {m} x {n} matrix of .* MiB, "
-                                         r"above max_bytes=1,000 .*Use attention_pool.*pass a larger max_bytes"):
+                                         r"above max_bytes=1,000 .*nadaraya.attention_pool never builds the matrix.*pass a larger max_bytes"):
         model.attention_weights(d.x_test[:, None], max_bytes=1000)
     w = model.attention_weights(d.x_test[:, None])
     np.testing.assert_allclose(w.sum(1), 1)

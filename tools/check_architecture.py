@@ -26,12 +26,12 @@ FRAMEWORKS = ("torch", "tensorflow", "mxnet", "jax")
 
 #: Layers from the bottom up; a module belongs to the first layer with a matching prefix.
 LAYERS = (
-    ("foundation", ("_limits", "_optional", "kernels", "_checks")),
+    ("foundation", ("_limits", "_optional", "_softmax", "kernels", "_checks")),
     ("engines", ("engines",)),
     ("pooling", ("pooling",)),
-    ("statistics", ("bandwidth", "stats", "parametric", "_search", "_rules", "data")),
-    ("shells", ("estimator", "_framework", "torch", "tensorflow", "mxnet", "jax", "dask", "plotting", "report", "_output")),
-    ("applications", ("demo", "explore", "_scheduler")),
+    ("statistics", ("_selection", "stats", "parametric", "data")),
+    ("shells", ("bandwidth", "estimator", "_framework", "torch", "tensorflow", "mxnet", "jax", "dask", "plotting", "report", "_output")),
+    ("applications", ("demo", "_similarity", "explore", "_scheduler")),
     ("cli", ("cli", "__main__", "__init__")),
 )
 

@@ -1,23 +1,44 @@
 """The ``nadaraya`` command line.
 
 Exit status: 0 on success, 2 for bad usage or bad input (the message names
-the argument and the fix; no traceback), 1 for any other failure.
+the option and the fix; no traceback), 1 for any other failure, 130 on
+SIGINT and 128 + the signal number on SIGTERM / SIGHUP (which, like SIGINT,
+leave no partial output). No output path may name an input file.
+
+Each subcommand is a pair ``_add_NAME(sub)`` / ``_NAME(args)``; adding one is
+one more entry in ``_SUBCOMMANDS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from . import __version__
+from ._cliargs import BANDWIDTH_RULES, bandwidth, columns, non_negative_int, positive_float, positive_int
 from .explore.command import add_parser as _add_explore
 from .kernels import KERNELS
 
+# `demo --backend` choices (each needs its extra installed)
+_BACKENDS = ("numpy", "torch", "tensorflow", "mxnet", "jax")
+
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's own usage errors: status 2, like ours
+    def error(self, message):
+        """argparse's usage errors: status 2, like ours, the option first.
+
+        "argument --seed: must be ..." becomes "--seed must be ...", "argument --kernel: invalid ..." "--kernel: invalid ...".
+        """
+        message = re.sub(r"^argument (--[\w-]+)(?:/\S+)?: (must\b)?", lambda m: m[1] + (" must" if m[2] else ": "),
+                         message)
         self.print_usage(sys.stderr)
         self.exit(2, f"nadaraya: error: {message}\n")
+
+
+def _add_kernel(p) -> None:
+    p.add_argument("--kernel", default="gaussian", choices=list(KERNELS), metavar="NAME",
+                   help=f"one of {', '.join(KERNELS)} (default: gaussian)")
 
 
 def _add_demo(sub) -> None:
@@ -27,20 +48,15 @@ def _add_demo(sub) -> None:
         description="Reproduce the D2L chapter 'Attention pooling: Nadaraya-Watson kernel regression' in NumPy.",
     )
     p.add_argument("--out", default="nadaraya-demo", help="output folder (default: ./nadaraya-demo)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the data and of the initial w (default: 0)")
-    p.add_argument("--n-train", type=int, default=50, help="number of training pairs (default: 50)")
-    p.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
-    p.add_argument("--lr", type=float, default=0.5, help="SGD learning rate (default: 0.5)")
-    p.add_argument("--kernel", default="gaussian", help=f"one of {', '.join(KERNELS)} (default: gaussian)")
-    p.add_argument(
-        "--bandwidth", type=float, default=1.0, help="bandwidth of the nonparametric pooling (default: 1, the chapter's w = 1)"
-    )
-    p.add_argument(
-        "--backend",
-        default="numpy",
-        choices=["numpy", "torch", "tensorflow", "mxnet", "jax"],
-        help="framework that computes the run (default: numpy); others need their extra installed",
-    )
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data and of the initial w (default: 0)")
+    p.add_argument("--n-train", type=positive_int, default=50, help="number of training pairs (default: 50)")
+    p.add_argument("--epochs", type=positive_int, default=5, help="training epochs (default: 5)")
+    p.add_argument("--lr", type=positive_float, default=0.5, help="SGD learning rate (default: 0.5)")
+    _add_kernel(p)
+    p.add_argument("--bandwidth", type=positive_float, default=1.0,
+                   help="bandwidth of the nonparametric pooling (default: 1, the chapter's w = 1)")
+    p.add_argument("--backend", default="numpy", choices=_BACKENDS,
+                   help="framework that computes the run (default: numpy); others need their extra installed")
     p.add_argument(
         "--kernels",
         type=_demo_kernels,
@@ -94,23 +110,6 @@ def _demo(args) -> int:
     return 0
 
 
-def _columns(text: str, option: str) -> list[str]:
-    cols = [c.strip() for c in text.split(",") if c.strip()]
-    if not cols:
-        raise ValueError(f"{option} must name at least one column (comma-separated)")
-    return cols
-
-
-def _parse_bandwidth(text: str):
-    if text in ("loo", "scott", "silverman"):
-        return text
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"--bandwidth must be loo, scott, silverman or positive numbers (comma-separated); got {text!r}") from None
-    return values[0] if len(values) == 1 else values
-
-
 def _design_matrix(data, names, categorical):
     """The model's input columns from ``read_csv``'s dict: floats, or objects when some are categories."""
     import numpy as np
@@ -125,14 +124,17 @@ def _add_fit(sub) -> None:
     p = sub.add_parser(
         "fit",
         help="fit a Nadaraya-Watson regression to columns of a CSV file and save the model",
-        description="Fit y ~ x by Nadaraya-Watson kernel regression, choosing the bandwidth automatically.",
+        description="Fit y ~ x by Nadaraya-Watson kernel regression, choosing the bandwidth automatically. "
+        "--model and --plot may not name the data file (or a link to it).",
     )
-    p.add_argument("data", help="CSV file with a header row")
-    p.add_argument("--x", required=True, help="input column(s), comma-separated")
+    p.add_argument("data", help="CSV file with a header row (UTF-8, with or without a byte-order mark)")
+    p.add_argument("--x", required=True, type=columns, help="input column(s), comma-separated")
     p.add_argument("--y", required=True, help="target column")
-    p.add_argument("--categorical", default="", help="input columns that are unordered categories, comma-separated")
-    p.add_argument("--kernel", default="gaussian", help=f"one of {', '.join(KERNELS)} (default: gaussian)")
-    p.add_argument("--bandwidth", default="loo", help="loo (default), scott, silverman, or value(s)")
+    p.add_argument("--categorical", type=columns, default=[],
+                   help="input columns that are unordered categories, comma-separated")
+    _add_kernel(p)
+    p.add_argument("--bandwidth", type=bandwidth, default="loo",
+                   help=f"{', '.join(BANDWIDTH_RULES)} (default: loo), or value(s), one per --x column")
     p.add_argument("--order", type=int, default=0, choices=[0, 1], help="0: local constant, 1: local linear")
     p.add_argument("--model", required=True, help="where to write the model (.npz)")
     p.add_argument("--plot", default=None, help="fit plot for 1-D inputs (default: MODEL with .png)")
@@ -150,22 +152,29 @@ def _fit(args) -> int:
     import numpy as np
 
     from . import plotting
-    from ._output import staged_file
+    from ._output import refuse_overwriting_inputs, staged_file
     from .data import read_csv
     from .estimator import NadarayaWatsonRegressor
 
-    xcols = _columns(args.x, "--x")
-    cats = [c for c in args.categorical.split(",") if c.strip()]
+    xcols, cats = args.x, args.categorical
     unknown = [c for c in cats if c not in xcols]
     if unknown:
         raise ValueError(f"--categorical columns must be among --x; {', '.join(unknown)} is not")
+    if args.y in xcols:
+        raise ValueError(f"--y column {args.y!r} is also an --x column; the target cannot be an input")
+    if isinstance(args.bandwidth, list) and len(args.bandwidth) != len(xcols):
+        raise ValueError(f"--bandwidth gives {len(args.bandwidth)} values for {len(xcols)} --x columns; give one per column")
     model_path = Path(args.model)
     plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".png")
-    _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats)
+    plotted = len(xcols) == 1 and not cats
+    refuse_overwriting_inputs({"--model": model_path, "--plot": plot_path if plotted else None}, {"data": args.data})
+    hints = {c: f"if {c!r} holds categories, pass --categorical {c}" for c in xcols}
+    sources = {**{c: "--x" for c in xcols}, args.y: "--y"}
+    _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats, hints=hints, sources=sources)
     X = _design_matrix(data, xcols, cats)
     model = NadarayaWatsonRegressor(
         kernel=args.kernel,
-        bandwidth=_parse_bandwidth(args.bandwidth),
+        bandwidth=args.bandwidth,
         order=args.order,
         categorical=[xcols.index(c) for c in cats] or None,
     )
@@ -177,7 +186,7 @@ def _fit(args) -> int:
     print(f"effective degrees of freedom: {model.edf_:.4g} (of {X.shape[0]} points)")
     with staged_file(model_path, name="--model") as tmp_model:
         model.save(tmp_model)
-        if len(xcols) == 1 and not cats:
+        if plotted:
             x = data[xcols[0]]
             grid = np.linspace(x.min(), x.max(), 200)
             lo, hi = model.predict_interval(grid[:, None])
@@ -192,18 +201,24 @@ def _fit(args) -> int:
 
 
 def _add_predict(sub) -> None:
+    from ._scheduler import parse_address
+
     p = sub.add_parser(
         "predict",
         help="predict with a saved model on the rows of a CSV file",
-        description="Add the model's predictions (and optionally standard errors) to the rows of a CSV file.",
+        description="Add the model's predictions (and optionally standard errors) to the rows of a CSV file: "
+        "the output is the input's columns followed by 'prediction' (or 'prediction_0', 'prediction_1', ... "
+        "for several outputs) and, with --std, 'std' ('std_0', ...). An input that already has a column of "
+        "one of these names is refused (rename that column); --out may not name the model or data file.",
     )
     p.add_argument("model", help="model file written by `nadaraya fit`")
     p.add_argument("data", help="CSV file holding the model's input columns")
-    p.add_argument("--out", required=True, help="CSV file to write")
+    p.add_argument("--out", required=True, help="CSV file to write (not the model or data file)")
     p.add_argument("--std", action="store_true", help="also write the pointwise standard error")
     p.add_argument(
         "--scheduler",
         default=None,
+        type=parse_address,
         metavar="ADDRESS|local",
         help="run the prediction on a Dask cluster: a scheduler address (tcp://host:8786) or 'local' for a "
         "LocalCluster on this machine (needs the dask extra, and nadaraya installed on the workers); "
@@ -211,122 +226,56 @@ def _add_predict(sub) -> None:
     )
     p.add_argument(
         "--scheduler-timeout",
-        type=float,
+        type=positive_float,
         default=10.0,
         metavar="SECONDS",
-        help="how long to try to reach the scheduler before giving up with exit status 1 (default: 10)",
+        help="the most time reaching the scheduler may take, handshake and first worker included, before "
+        "giving up with exit status 1 (default: 10)",
     )
-    p.add_argument(
-        "--chunk-rows",
-        type=int,
-        default=None,
-        metavar="N",
-        help="rows per Dask task with --scheduler (default: about 4 tasks per worker)",
-    )
+    p.add_argument("--chunk-rows", type=positive_int, default=None, metavar="N",
+                   help="rows per Dask task with --scheduler (default: about 4 tasks per worker)")
     p.set_defaults(func=_predict)
 
 
-class _SchedulerUnreachable(RuntimeError):
-    """The Dask scheduler named by --scheduler did not answer within the timeout."""
-
-
-def _dask_client(address: str, timeout: float):
-    """A distributed.Client on ``address``, or on a new LocalCluster for "local"; closing it closes the cluster."""
-    from ._optional import require
-
-    distributed = require("distributed", "dask")
-    if address == "local":
-        import logging
-
-        cluster = distributed.LocalCluster(threads_per_worker=1, processes=True, dashboard_address=":0",
-                                           silence_logs=logging.ERROR)
-        client = distributed.Client(cluster, set_as_default=False)
-        client._nadaraya_cluster = cluster  # closed with the client in _predict_on_cluster
-        return client
-    try:
-        return distributed.Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise _SchedulerUnreachable(
-            f"could not reach the Dask scheduler at {address} within {timeout:g} s ({exc}); check the address "
-            "and that the scheduler is running, or use --scheduler local"
-        ) from None
-
-
-def _predict_on_cluster(model, X, args):
-    """Predict on a Dask cluster, one task per chunk of rows; a line on stderr per finished chunk."""
-    from ._optional import require
-
-    da = require("dask.array", "dask")
-    timeout = args.scheduler_timeout
-    if not timeout > 0:
-        raise ValueError(f"--scheduler-timeout must be a positive number of seconds; got {timeout}")
-    if args.chunk_rows is not None and args.chunk_rows < 1:
-        raise ValueError(f"--chunk-rows must be a positive number of rows; got {args.chunk_rows}")
-    client = _dask_client(args.scheduler, timeout)
-    try:
-        from distributed import as_completed
-
-        try:
-            client.wait_for_workers(1, timeout=timeout)
-        except TimeoutError:
-            raise _SchedulerUnreachable(
-                f"the Dask scheduler at {args.scheduler} has no workers (none joined within {timeout:g} s); "
-                "start some with `dask worker ADDRESS`"
-            ) from None
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
-        rows = args.chunk_rows or max(1, -(-X.shape[0] // (4 * workers)))
-        Xd = da.from_array(X, chunks=(rows, X.shape[1]))
-        out = model.predict(Xd, return_std=True) if args.std else (model.predict(Xd),)
-        blocks = [part.to_delayed().ravel().tolist() for part in out]
-        futures = client.compute([b for part in blocks for b in part])
-        n_chunks = len(blocks[0])
-        chunk_of = {f.key: i % n_chunks for i, f in enumerate(futures)}
-        pending = {i: len(blocks) for i in range(n_chunks)}
-        done = 0
-        print(f"predicting {X.shape[0]} rows in {n_chunks} chunks on {workers} Dask workers ({args.scheduler})",
-              file=sys.stderr, flush=True)
-        for future in as_completed(futures):
-            future.result()  # a failed task raises here, before anything is written
-            i = chunk_of[future.key]
-            pending[i] -= 1
-            if pending[i] == 0:
-                done += 1
-                print(f"chunk {done}/{n_chunks} done", file=sys.stderr, flush=True)
-        results = client.gather(futures)
-    finally:
-        cluster = getattr(client, "_nadaraya_cluster", None)
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    import numpy as np
-
-    parts = [np.concatenate(results[j * n_chunks : (j + 1) * n_chunks]) for j in range(len(blocks))]
-    return parts[0], (parts[1] if args.std else None)
+def _output_columns(header, n_outputs, std):
+    cols = ["prediction"] if n_outputs == 1 else [f"prediction_{i}" for i in range(n_outputs)]
+    cols += [c.replace("prediction", "std") for c in cols] if std else []
+    taken = [c for c in cols if c in header]
+    if taken:
+        raise ValueError(
+            f"data: the input already has a column {taken[0]!r}, the name predict gives its output; rename or "
+            "drop that column (predict never overwrites or renames it silently)"
+        )
+    return cols
 
 
 def _predict(args) -> int:
     import csv
 
-    import numpy as np
-
-    from ._output import staged_file
+    from ._output import refuse_overwriting_inputs, staged_file
     from .data import read_csv
     from .estimator import NadarayaWatsonRegressor
 
+    if args.scheduler is None and args.chunk_rows is not None:
+        raise ValueError("--chunk-rows sets the rows per Dask task and needs --scheduler")
+    refuse_overwriting_inputs({"--out": args.out}, {"model": args.model, "data": args.data})
     model = NadarayaWatsonRegressor.load(args.model)
-    columns = getattr(model, "column_names_", None) or {}
-    names = list(columns.get("x", [])) or [str(c) for c in getattr(model, "feature_names_in_", [])]
+    columns_ = getattr(model, "column_names_", None) or {}
+    names = list(columns_.get("x", [])) or [str(c) for c in getattr(model, "feature_names_in_", [])]
     if not names:
         raise ValueError(f"{args.model}: the model carries no column names; fit it with `nadaraya fit` or on a DataFrame")
     cats = [names[i] for i in getattr(model, "categorical_indices_", [])]
-    header, rows, data = read_csv(args.data, names, text_columns=cats)
+    header, rows, data = read_csv(args.data, names, text_columns=cats, sources={c: "the model" for c in names})
+    n_outputs = 1 if model._y_1d else model.y_.shape[1]
+    cols = _output_columns(header, n_outputs, args.std)
     X = _design_matrix(data, names, cats)
-    if args.scheduler is None and args.chunk_rows is not None:
-        raise ValueError("--chunk-rows sets the rows per Dask task and needs --scheduler")
     if args.scheduler is not None:
+        from ._scheduler import SchedulerError, predict_on_cluster
+
         try:
-            pred, std = _predict_on_cluster(model, X, args)
-        except _SchedulerUnreachable as exc:  # not the input's fault: status 1, and no output file
+            pred, std = predict_on_cluster(model, X, address=args.scheduler, timeout=args.scheduler_timeout,
+                                           chunk_rows=args.chunk_rows, std=args.std)
+        except SchedulerError as exc:  # not the input's fault: status 1, and no output file
             print(f"nadaraya predict: error: {exc}", file=sys.stderr)
             return 1
     elif args.std:
@@ -334,10 +283,7 @@ def _predict(args) -> int:
     else:
         pred, std = model.predict(X), None
     pred = pred.reshape(len(rows), -1)
-    cols = ["prediction"] if pred.shape[1] == 1 else [f"prediction_{i}" for i in range(pred.shape[1])]
-    if std is not None:
-        std = std.reshape(len(rows), -1)
-        cols += [c.replace("prediction", "std") for c in cols]
+    std = None if std is None else std.reshape(len(rows), -1)
     with staged_file(args.out, name="--out") as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
@@ -349,22 +295,26 @@ def _predict(args) -> int:
     return 0
 
 
+_SUBCOMMANDS = (_add_demo, _add_fit, _add_predict, _add_explore)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nadaraya", description="Attention pooling by Nadaraya-Watson kernel regression.")
     parser.add_argument("--version", action="version", version=f"nadaraya {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_demo(sub)
-    _add_fit(sub)
-    _add_predict(sub)
-    _add_explore(sub)
+    for add in _SUBCOMMANDS:
+        add(sub)
     return parser
 
 
 def main(argv=None) -> int:
     """Entry point of the ``nadaraya`` console script; returns the exit status."""
+    from ._output import Terminated, signals_raise
+
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with signals_raise():
+            return args.func(args)
     except (ValueError, TypeError) as exc:
         print(f"nadaraya {args.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -374,6 +324,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("nadaraya: interrupted", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"nadaraya: terminated by {exc.signame}; no partial output left", file=sys.stderr)
+        return 128 + exc.signum
     except Exception as exc:  # anything else is our failure, not the user's input
         print(f"nadaraya {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -64,11 +64,27 @@ def make_dataset(n_train=50, seed=0, *, noise=0.5):
     return Dataset(x_train, y_train, x_test, chapter_function(x_test))
 
 
-def read_csv(path, columns, *, text_columns=()):
+def read_csv(path, columns, *, text_columns=(), hints=None, sources=None):
     """Read the named columns of a CSV file with a header row.
 
-    Numeric columns become float arrays; ``text_columns`` (categorical
-    features) stay strings. Errors name the file, the line and the column.
+    The file is UTF-8, with or without a byte-order mark (Excel's "CSV
+    UTF-8"). Numeric columns become float arrays of finite values whose
+    spread (range, sum, variance) is finite in float64; ``text_columns``
+    (categorical features) stay strings. Errors name the file, the line and
+    the column; duplicate header names are refused.
+
+    Parameters
+    ----------
+    path : str or path-like
+    columns : list of str
+        The columns to read.
+    text_columns : collection of str, default ()
+        Columns read as strings.
+    hints : dict of str -> str, optional
+        Advice appended to the error when a column holds text where numbers
+        are expected (the CLI suggests ``--categorical``).
+    sources : dict of str -> str, optional
+        Where each column name came from (``"--x"``), named when it is missing.
 
     Returns
     -------
@@ -78,19 +94,42 @@ def read_csv(path, columns, *, text_columns=()):
         The raw rows (for writing them back with predictions).
     data : dict of str -> ndarray
     """
-    import csv
     from pathlib import Path
 
     path = Path(path)
+    header, rows = _read_rows(path)
+    data = {}
+    for name in columns:
+        if name not in header:
+            source = f" (named by {sources[name]})" if sources and name in sources else ""
+            raise ValueError(f"{path.name}: column {name!r}{source} not found; available columns: {', '.join(header)}")
+        j = header.index(name)
+        if name in text_columns:
+            data[name] = np.array([r[j].strip() for r in rows], dtype=str)
+        else:
+            data[name] = _numeric_column(path, name, [r[j] for r in rows], (hints or {}).get(name))
+    return header, rows, data
+
+
+def _read_rows(path):
+    """The header (names stripped, none repeated) and the non-blank rows of a CSV file, each as long as the header."""
+    import csv
+
+    if path.is_dir():
+        raise ValueError(f"data file {str(path)!r} is a folder; give the path of a CSV file")
     if not path.is_file():
         raise ValueError(f"data file {str(path)!r} does not exist")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: a leading byte-order mark is dropped
             reader = csv.reader(fh)
             header = next(reader, None)
             if header is None:
                 raise ValueError(f"{path.name}: the file is empty; it needs a header row naming the columns")
             header = [h.strip() for h in header]
+            repeated = [h for i, h in enumerate(header) if h in header[:i]]
+            if repeated:
+                raise ValueError(f"{path.name}, line 1: column {repeated[0]!r} appears more than once in the header; "
+                                 "give every column a distinct name")
             rows = []
             for row in reader:
                 if not row or all(not c.strip() for c in row):
@@ -107,23 +146,26 @@ def read_csv(path, columns, *, text_columns=()):
         raise ValueError(f"{path.name}: malformed CSV ({exc})") from None
     if not rows:
         raise ValueError(f"{path.name}: no data rows after the header")
-    data = {}
-    for name in columns:
-        if name not in header:
-            raise ValueError(f"{path.name}: column {name!r} not found; available columns: {', '.join(header)}")
-        j = header.index(name)
-        if name in text_columns:
-            data[name] = np.array([r[j].strip() for r in rows], dtype=str)
-            continue
-        values = np.empty(len(rows))
-        for i, r in enumerate(rows):
-            cell = r[j].strip()
-            try:
-                values[i] = float(cell)
-            except ValueError:
-                what = "an empty cell" if not cell else f"{cell!r} is not a number"
-                raise ValueError(f"{path.name}, line {i + 2}, column {name!r}: {what}") from None
-            if not np.isfinite(values[i]):
-                raise ValueError(f"{path.name}, line {i + 2}, column {name!r}: {cell!r} is not a finite number")
-        data[name] = values
-    return header, rows, data
+    return header, rows
+
+
+def _numeric_column(path, name, cells, hint=None):
+    """The cells of one column as finite float64 values whose spread does not overflow; errors name line and column."""
+    values = np.empty(len(cells))
+    for i, cell in enumerate(cells):
+        cell = cell.strip()
+        try:
+            values[i] = float(cell)
+        except ValueError:
+            what = "an empty cell" if not cell else f"{cell!r} is not a number" + (f"; {hint}" if hint else "")
+            raise ValueError(f"{path.name}, line {i + 2}, column {name!r}: {what}") from None
+        if not np.isfinite(values[i]):
+            raise ValueError(f"{path.name}, line {i + 2}, column {name!r}: {cell!r} is not a finite number")
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = (np.max(values) - np.min(values), np.sum(values), np.var(values))
+    if not np.all(np.isfinite(spread)):
+        raise ValueError(
+            f"{path.name}, column {name!r}: values up to {np.max(np.abs(values)):.6g} in magnitude overflow float64 "
+            "when their spread is computed (range, sum or variance); rescale the column (divide it by a power of ten)"
+        )
+    return values

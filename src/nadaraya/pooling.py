@@ -87,12 +87,14 @@ def attention_pool(
         Kernel width ``h`` (the book's ``w`` is ``1 / h``); one per dimension allowed.
     exclude_self : bool, default False
         Leave-one-out: query ``i`` ignores key ``i`` (needs ``m == n``).
-    method : {"auto", "dense", "stream", "sorted"}, default "auto"
+    method : {"auto", "dense", "stream", "sorted", "tree"}, default "auto"
         Engine. "dense" is the NumPy reference (blocks of queries against all
         keys); "stream" is a multi-threaded Numba online softmax in memory
         O(m + n); "sorted" (d = 1) sorts the keys once and sums windows or
-        recursions exactly. Every engine returns the same numbers (the
-        Gaussian "sorted" path within ``tol``); "auto" picks the fastest.
+        recursions exactly; "tree" (d = 2 ... ~8) walks a k-d tree over the
+        keys, exact for compact kernels. Every engine returns the same numbers
+        (the Gaussian "sorted" path and the Gaussian and Laplace "tree" paths
+        within ``tol``); "auto" picks the fastest.
     batched : bool or None, default None
         Whether the inputs carry a leading batch axis. ``None`` means batched
         exactly when ``queries`` is 3-D; pass ``True`` for (b, m) queries.
@@ -101,10 +103,10 @@ def attention_pool(
         its estimate is NaN, with an :class:`EmptySupportWarning` counting such
         queries ("warn"), silently ("ignore"), or a ``ValueError`` ("raise").
     num_threads : int, optional
-        Threads for the "stream" and "sorted" engines; default: Numba's
+        Threads for the "stream", "sorted" and "tree" engines; default: Numba's
         current setting (``NUMBA_NUM_THREADS``).
     tol : float, default 1e-10
-        Error bound of the Gaussian "sorted" path, relative to ``max|values|``.
+        Error bound of the Gaussian "sorted" and the Gaussian and Laplace "tree" paths, relative to ``max|values|``.
 
     Returns
     -------

@@ -56,10 +56,13 @@ from .._softmax import log_normaliser
 
 #: (name, module) of every engine, in the order "auto" considers them. Today's
 #: rule: dense below 2**16 pairs or for kernels built by the caller; sorted for
-#: d = 1 from 2**23 pairs or for the exponential kernels; stream otherwise.
+#: d = 1 from 2**23 pairs or for the exponential kernels; tree for d >= 2 from
+#: 2**28 pairs (compact kernels), 2**32 (Gaussian, d <= 3) or the constant kernel;
+#: stream otherwise.
 ENGINES = (
     ("dense", "dense"),
     ("sorted", "sorted1d"),
+    ("tree", "tree"),
     ("stream", "stream"),
 )
 

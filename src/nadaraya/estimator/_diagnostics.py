@@ -114,6 +114,6 @@ def attention_weights(sm: Smoother, Z, h, max_bytes=None):
     check_weights_size((Z.shape[0], sm.X.shape[0]), 8, max_bytes, what="model.attention_weights")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptySupportWarning)
-        a = _pooling_weights(Z, sm.X, kernel=sm.kernel, bandwidth=h, on_empty="ignore")
+        a = _pooling_weights(Z, sm.X, kernel=sm.kernel, bandwidth=h, on_empty="ignore", max_bytes=max_bytes)
     a = a * sm.weights[None, :]
     return a / a.sum(axis=1, keepdims=True)

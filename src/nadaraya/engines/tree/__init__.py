@@ -1,0 +1,291 @@
+"""Tree engine: a k-d tree over the keys, for d = 1 … ~8, every kernel, exact or within a certified ``tol``.
+
+Inputs are the engines' canonical arrays (see :mod:`nadaraya.engines`):
+queries (b, m, d) and keys (b, n, d) already divided by the bandwidth (so
+per-dimension bandwidths cost nothing), values (b, n, k). Per batch element
+the keys get a k-d tree (:mod:`.kdtree`, O(n log n), leaves of at most
+:data:`LEAF` keys, bounding boxes per node) and the queries are put in Z
+(Morton) order, so that neighbouring queries come together: threads take blocks of
+:data:`QUERY_BLOCK` consecutive queries one at a time (dynamic scheduling:
+a thread the OS deschedules delays one block, not a share of the work). For
+the compact kernels a block walks the key tree once for all its queries (a
+dual-tree walk on bounding boxes, giving the block's lists of nodes inside
+every query's support and of leaves near it); for the Gaussian and Laplace
+kernels each query walks the tree depth first (a shared walk measured
+slower there). Keys are stored dimension-major in tree order, so a leaf is
+summed by vectorised loops. Sums are in float64 whatever the dtype; the
+result has the input dtype. Memory is O(m + n): no m × n array, no
+neighbour lists (a block's lists hold at most :data:`LIST_MAX` nodes).
+
+**Compact kernels** (:mod:`.compact`) are exact: a node outside a query's
+support is skipped, a node inside it is summed from moments centred on the
+node when K is a polynomial of u² (boxcar, Epanechnikov, biweight), and the
+rest key by key with the dense reference's own support test, so both engines
+agree on which keys count and on which queries have none (NaN). Agreement
+with the dense reference is to ~1e-15 of max|values| (a rounding certificate
+sends the rare query whose moment sums could cancel to the key-by-key path).
+
+**Gaussian and Laplace** (:mod:`.gauss`): weights relative to each query's
+nearest key (so the sum of weights ``D >= 1``); a node is dropped when its
+weight bound (keys times the weight at its box's nearest point) is at most
+``DROP`` of the query's budget and the dropped bounds, it included, stay within
+``tol / 9`` of the weight summed so far (nearer nodes first); for the
+Gaussian, nodes with ``|q - c| r <= RHO`` are summed from Taylor far-field
+moments (the large-bandwidth case; at ~50 keys per bandwidth ball the nodes
+are too sparse for a series to pay, and the walk is pruning only).
+Error bound, with ``tau = RHO**p exp(2 RHO) / p! <= tol / 16`` the
+expansion's relative error per key and ``W`` the dropped weight:
+
+    |f_tree(q) - f(q)| <= (2 tau / (1 - tau) + 2 W / D + rounding) max|v|
+                       <= (tol / 8 + tol / 4 + ~1e-14) max|v|  <  (tol / 2 + ~1e-14) max|v|,
+
+because perturbing every weight by a factor within ``1 +- tau`` moves a
+weighted mean by at most ``2 tau / (1 - tau) max|v|``, dropping weight W
+moves it by at most ``2 W / D max|v|``, and ``W <= tol / 9 * D_computed``
+holds by construction (``D_computed >= D / (1 + tau)``). This is the bound of the
+sorted 1-D engine (:mod:`nadaraya.engines.sorted1d`). A ``tol`` below
+:data:`MIN_TOL` is treated as ``MIN_TOL``: rounding (~1e-14) dominates there
+and no float64 engine, the dense one included, agrees to better. The Laplace
+kernel has no separable expansion here: it is pruned only, so at bandwidths
+comparable to the data's extent it costs about what the stream engine does.
+
+The constant kernel (average pooling) is the mean of the values (of the others
+for ``exclude_self``).
+
+All loops are Numba functions (``cache=True``) compiled on first use, for
+float64 arrays only (float32 inputs are copied to float64; their support test
+is done in float32). Threads: ``num_threads`` (at most ``NUMBA_NUM_THREADS``),
+default Numba's setting, restored after the call.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+
+from ...kernels import KERNELS as _REGISTRY
+from ...kernels import Kernel
+from .._jitmath import threads
+from ..state import Partials, finalize
+from . import compact, gauss
+from .kdtree import build, morton_order
+
+__all__ = ["NAME", "OPTIONS", "EXACT", "REQUIRES", "supports", "prefer", "pool", "partials", "KERNELS"]
+
+NAME = "tree"
+#: Options :func:`pool` and :func:`partials` take.
+OPTIONS = ("num_threads", "tol")
+#: The Gaussian and Laplace sums are accurate to ``tol``, not to rounding.
+EXACT = False
+#: Largest input dimension the engine accepts (a k-d tree loses its edge well before that).
+MAX_DIM = 16
+#: Keys per leaf of the key tree, for the compact kernels and for the Gaussian and Laplace kernels
+#: (whose walks visit many more nodes: a larger leaf trades cheap vectorised key sums for node visits).
+LEAF = 64
+LEAF_EXP = 128
+#: Nodes of at most this many keys that lie wholly inside a support (compact kernels) or wholly where
+#: no key can be dropped (Gaussian, Laplace) are summed as one run of keys, without descending.
+DIRECT_MAX = 4096
+#: Consecutive queries (in Z order) a thread takes at a time; for the compact kernels a block shares
+#: one walk of the key tree (measured best at 16 in 2-D).
+QUERY_BLOCK = 16
+#: Capacity of a block's node lists (a block whose lists would be longer walks the tree per query).
+LIST_MAX = 2048
+#: Largest weight bound of one dropped node, as a fraction of the query's drop budget (tol / 9 of its weight).
+DROP = 2.0**-3
+#: Largest ``|q - c| r`` at which a Gaussian node is summed from its Taylor moments.
+RHO = 0.5
+#: A node gets Taylor moments when it holds at least this many times as many keys as the series has terms.
+EXPAND_MIN = 2
+#: Largest radius of a node with Taylor moments: a query within ``RHO / TAYLOR_RADIUS`` of its centre can use them.
+TAYLOR_RADIUS = 1.0
+#: No Taylor moments when the series would have more terms than this (high d, tiny tol).
+MAX_TERMS = 4096
+#: With the default thread count, problems with at most this many ``m * min(n, 1024)`` run on one thread:
+#: waking the others costs more than the work (a rough guess from a busy 2-core machine, not a crossover).
+SERIAL_WORK = 1 << 18
+#: Smallest tol resolved (see the module docstring).
+MIN_TOL = 1e-14
+
+
+def supports(kernel: Kernel, d: int, options=None) -> bool:
+    """Whether this engine handles ``kernel`` (a registry kernel) for ``d``-dimensional keys, 1 <= d <= MAX_DIM."""
+    return _REGISTRY.get(kernel.name) is kernel and 1 <= int(d) <= MAX_DIM
+
+
+#: Names of the registry's kernels this engine handles (every one).
+KERNELS = tuple(_REGISTRY)
+REQUIRES = f"a kernel from nadaraya.KERNELS and 1 <= d <= {MAX_DIM}"
+
+#: "auto" takes the tree engine from this many query-key pairs per batch element: compact kernels
+#: (any d >= 2), and the Gaussian for d <= GAUSS_AUTO_MAX_DIM from GAUSS_AUTO_PAIRS. Measured crossover
+#: against the stream engine (``python benchmarks/tree.py --crossover``, uniform data, Scott's
+#: bandwidth, 2 threads, on a busy 2-core machine): compact kernels win 2-4x at m = n = 32,000 and
+#: 4-9x at 64,000 in every d from 2 to 8, and lose below ~10,000; the Gaussian wins 1.5-2x at 64,000
+#: in d = 2 and 3 and loses in d >= 4; the Laplace kernel (pruning only) never wins there.
+COMPACT_AUTO_PAIRS = 1 << 28
+GAUSS_AUTO_PAIRS = 1 << 32
+GAUSS_AUTO_MAX_DIM = 3
+
+
+def prefer(kernel: Kernel, shape) -> bool:
+    """The "auto" rule for a problem of ``shape`` (b, m, n, d, k); see :data:`COMPACT_AUTO_PAIRS`."""
+    _, m, n, d, _ = shape
+    if d < 2:
+        return False  # the sorted engine's ground
+    if kernel.name == "constant":
+        return True  # a closed form, O(m + n)
+    if kernel.compact:
+        return m * n >= COMPACT_AUTO_PAIRS
+    return kernel.name == "gaussian" and d <= GAUSS_AUTO_MAX_DIM and m * n >= GAUSS_AUTO_PAIRS
+
+
+@contextmanager
+def _dynamic_schedule():
+    """Parallel loops hand out one iteration (a block of queries or nodes) at a time, restored after."""
+    previous = numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(previous)
+
+
+def _margin(dtype, d):
+    """Relative slack of the box tests: the float64 box distances against the dtype's per-key ``t``."""
+    return 8.0 * (d + 1) * float(np.finfo(dtype).eps)
+
+
+def _compact_sums(kernel, tk, kt, vt, qs, excl, f32, margin):
+    """(sum K v, sum K) per query (tree order) for a compact kernel."""
+    e = compact.poly_in_t(kernel.poly)
+    degree = -1 if e is None else max(i for i in range(3) if e[i] != 0.0)
+    d, kc = kt.shape[0], vt.shape[0]
+    count = tk.hi - tk.lo
+    if degree >= 0:
+        L = compact.moment_terms(degree, d)
+        nodes = np.flatnonzero((tk.radius <= 1.0) & (count * (d + kc) >= L * kc))
+        M = compact.node_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, degree, L)
+    else:
+        e, nodes, M = (0.0, 0.0, 0.0), np.zeros(0, np.int64), np.zeros((0, 1, kc))
+    slot = np.full(tk.lo.shape[0], -1, np.int64)
+    slot[nodes] = np.arange(nodes.shape[0])
+    out = np.empty((qs.shape[0], kc))
+    compact.compact_blocks(
+        qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre, tk.radius, kt, vt,
+        compact.CODES[kernel.name], kernel.name == "boxcar", f32, margin, slot, M, degree, *e,
+        compact.CERTIFICATE_RATIO, QUERY_BLOCK, DIRECT_MAX, LIST_MAX, out,
+    )
+    return out
+
+
+def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol):
+    """(sum w v, sum w) per query (tree order), weights relative to the nearest key."""
+    tol = max(float(tol), MIN_TOL)
+    d, kc = kt.shape[0], vt.shape[0]
+    laplace = kernel.name == "laplace"
+    parent, dim, inv = gauss.multi_indices(d, 1 if laplace else gauss.taylor_order(tol, RHO))
+    T = parent.shape[0]
+    count = tk.hi - tk.lo
+    nodes = np.zeros(0, np.int64)
+    if not laplace and T <= MAX_TERMS:
+        nodes = np.flatnonzero((count >= EXPAND_MIN * T) & (tk.radius <= TAYLOR_RADIUS))
+    E = gauss.taylor_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, parent, dim, inv)
+    slot = np.full(tk.lo.shape[0], -1, np.int64)
+    slot[nodes] = np.arange(nodes.shape[0])
+    out = np.empty((qs.shape[0], kc))
+    dropped = np.empty(qs.shape[0])
+    gauss.gauss_blocks(
+        qs, excl, t_nn, tol / 9.0, DROP * tol / 9.0, 1.0 - _margin(np.float32 if f32 else np.float64, d), tk.lo,
+        tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
+        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, QUERY_BLOCK, DIRECT_MAX, out, dropped,
+    )
+    return out
+
+
+def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score):
+    """Partials of one batch element in float64: (max score (m,), denominator (m,), sums (m, k))."""
+    m, d = q.shape
+    n, kv = v.shape
+    own = np.arange(m) - key_offset if exclude_self else np.full(m, -1)
+    own = np.where((own >= 0) & (own < n), own, -1)
+    if n == 0:
+        return np.full(m, -np.inf), np.zeros(m), np.zeros((m, kv))
+    if kernel.name == "constant":
+        v64 = v.astype(np.float64)
+        sums = np.broadcast_to(v64.sum(axis=0), (m, kv)) - np.where(own[:, None] >= 0, v64[own], 0.0)
+        den = n - (own >= 0).astype(np.float64)
+        return np.where(den > 0, 0.0, -np.inf), den, sums
+    f32 = q.dtype == np.float32
+    tk = build(k, LEAF if kernel.compact else LEAF_EXP)
+    kt = np.ascontiguousarray(tk.points.T)  # (d, n) in tree order: a leaf's coordinates are contiguous
+    vt = np.empty((kv + 1, n))  # (k + 1, n): the values, then ones (for the weight sums)
+    vt[:kv] = v[tk.perm].T
+    vt[kv] = 1.0
+    qperm = morton_order(q)
+    qs = np.ascontiguousarray(q[qperm], dtype=np.float64)
+    excl = np.where(own[qperm] >= 0, tk.pos[own[qperm]], -1)
+    t_nn = None
+    if not kernel.compact or need_score:
+        t_nn = np.empty(m)
+        gauss.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32,
+                             1.0 - _margin(q.dtype, d), QUERY_BLOCK,
+                             max(LEAF, LEAF_EXP), t_nn)
+    if kernel.compact:
+        out = _compact_sums(kernel, tk, kt, vt, qs, excl, f32, _margin(q.dtype, d))
+        den = out[:, kv]
+        score = np.full(m, -np.inf)
+        if need_score:  # rescale to the largest weight, K(t_nn), as the partials are defined
+            with np.errstate(divide="ignore", invalid="ignore"):
+                score = np.where(den > 0, kernel.score(t_nn), -np.inf)
+            ref = np.exp(np.where(den > 0, score, 0.0))
+            out /= ref[:, None]
+            den = out[:, kv]
+    else:
+        out = _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol)
+        den = out[:, kv]
+        score = -0.5 * t_nn if kernel.name == "gaussian" else -np.sqrt(t_nn)
+    back = np.empty_like(qperm)
+    back[qperm] = np.arange(m)
+    return score[back], den[back], out[back, :kv]
+
+
+def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, tol, need_score):
+    b, m, _ = queries.shape
+    dtype = values.dtype
+    max_score = np.empty((b, m), dtype)
+    den = np.empty((b, m), dtype)
+    sums = np.empty((b, m, values.shape[2]), dtype)
+    if num_threads is None and b * m * min(keys.shape[1], 1024) <= SERIAL_WORK:
+        num_threads = 1
+    with threads(num_threads), _dynamic_schedule():
+        for i in range(b):
+            max_score[i], den[i], sums[i] = _one(
+                queries[i], keys[i], values[i], kernel, exclude_self, key_offset, tol, need_score
+            )
+    return Partials(max_score, den, sums)
+
+
+def partials(queries, keys, values, kernel: Kernel, exclude_self=False, *, key_offset=0, num_threads=None,
+             tol=1e-10) -> Partials:
+    """Online-softmax state (:class:`~nadaraya.engines.state.Partials`) of queries over one set of keys.
+
+    Arguments as for :func:`pool`, plus ``key_offset`` (the global index of
+    this set's first key, for ``exclude_self`` on key shards, as in
+    :func:`nadaraya.engines.stream.partials`); ``n = 0`` gives an empty
+    partial. ``max_score`` is the score of the nearest key inside the
+    support; for the Gaussian and Laplace kernels ``denominator`` and
+    ``weighted_sum`` are within the module's bound relative to it.
+    """
+    return _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, tol, True)
+
+
+def pool(queries, keys, values, kernel: Kernel, exclude_self=False, *, num_threads=None, tol=1e-10) -> np.ndarray:
+    """Attention pooling of (b, m, d) queries over (b, n, d) keys and (b, n, k) values → (b, m, k).
+
+    Exact for the compact kernels (NaN rows for queries with no key in the
+    support), within ``(tol / 2 + ~1e-14) max|values|`` for the Gaussian and
+    Laplace kernels (see the module docstring).
+    """
+    return finalize(_run(queries, keys, values, kernel, exclude_self, 0, num_threads, tol, False))

@@ -1,0 +1,135 @@
+"""Key-by-key sums over a run of keys (a leaf), written so that the compiler vectorises them.
+
+Keys and values are stored dimension-major in tree order, ``kt`` (d, n) and
+``vt`` (kc, n) (the last row of ``vt`` is ones, so the weight sum comes with
+the weighted sums), and each loop runs over one contiguous run: squared
+distances into a buffer, one coordinate at a time in the dense reference's
+order and without fused multiply-adds (so ``t`` is bitwise the reference's,
+and float32 inputs get their ``t`` in float32), then the weights, then one
+dot product per value column.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._jitmath import exp64
+
+__all__ = ["run_t", "exp_run", "compact_run"]
+
+# the sums may be reassociated (split over SIMD lanes); nothing may assume away inf or NaN
+_FM_SUM = {"nsz", "arcp", "contract", "reassoc"}
+
+# compact kernel codes (as in .compact.CODES)
+_BOXCAR, _EPAN, _TRIANGULAR, _BIWEIGHT, _TRICUBE = 3, 4, 5, 6, 7
+
+
+@njit(cache=True)
+def run_t(q, kt, a, b, f32, buf):
+    """``buf[j] = |q - k_(a + j)|**2`` for the keys ``a <= i < b`` (float32 arithmetic when ``f32``)."""
+    L = b - a
+    d = q.shape[0]
+    if f32:
+        r = kt[0, a:b]
+        x32 = np.float32(q[0])
+        for j in range(L):
+            e32 = x32 - np.float32(r[j])
+            buf[j] = e32 * e32
+        for c in range(1, d):
+            r = kt[c, a:b]
+            x32 = np.float32(q[c])
+            for j in range(L):
+                e32 = x32 - np.float32(r[j])
+                buf[j] = np.float64(np.float32(buf[j]) + e32 * e32)
+        return
+    r = kt[0, a:b]
+    x = q[0]
+    for j in range(L):
+        e = x - r[j]
+        buf[j] = e * e
+    for c in range(1, d):
+        r = kt[c, a:b]
+        x = q[c]
+        for j in range(L):
+            e = x - r[j]
+            buf[j] += e * e
+
+
+@njit(cache=True, fastmath=_FM_SUM)
+def _dots(w, vt, a, b, acc):
+    """``acc[col] += sum_j w[j] vt[col, a + j]``."""
+    L = b - a
+    for col in range(vt.shape[0]):
+        v = vt[col, a:b]
+        s = 0.0
+        for j in range(L):
+            s += w[j] * v[j]
+        acc[col] += s
+
+
+@njit(cache=True, fastmath={"nsz", "contract"})
+def _exp_weights(buf, L, laplace, t_nn, s_nn):
+    """``buf[j] <- exp(-(t - t_nn) / 2)`` (Gaussian) or ``exp(sqrt(t_nn) - sqrt(t))`` (Laplace)."""
+    if laplace:
+        for j in range(L):
+            buf[j] = exp64(s_nn - math.sqrt(buf[j]))
+    else:
+        for j in range(L):
+            buf[j] = exp64(-0.5 * (buf[j] - t_nn))
+
+
+@njit(cache=True)
+def exp_run(q, kt, vt, a, b, excl, laplace, f32, t_nn, s_nn, buf, acc):
+    """Add the Gaussian or Laplace weights (relative to the nearest key) of keys a..b-1, times values, to acc.
+
+    ``t`` is computed as the nearest key's ``t_nn`` was (float32 arithmetic when ``f32``), so no weight exceeds 1.
+    """
+    L = b - a
+    run_t(q, kt, a, b, f32, buf)
+    _exp_weights(buf, L, laplace, t_nn, s_nn)
+    if a <= excl < b:
+        buf[excl - a] = 0.0
+    _dots(buf, vt, a, b, acc)
+
+
+@njit(cache=True, fastmath={"nsz", "contract"})
+def _compact_weights(buf, L, code, closed):
+    """``buf[j] <- K(t)`` inside the support (``t < 1``, ``<= 1`` when closed), else -0.0; returns the count inside."""
+    inside = 0
+    for j in range(L):
+        t = buf[j]
+        ok = t < 1.0 or (closed and t == 1.0)
+        if code == _BOXCAR:
+            w = 1.0
+        elif code == _EPAN:
+            w = 1.0 - t
+        elif code == _TRIANGULAR:
+            w = 1.0 - math.sqrt(t)
+        elif code == _BIWEIGHT:
+            w = (1.0 - t) * (1.0 - t)
+        elif code == _TRICUBE:
+            u = 1.0 - t * math.sqrt(t)
+            w = u * u * u
+        else:
+            w = math.cos(0.5 * math.pi * math.sqrt(t)) if ok else 0.0
+            w = w if w > 0.0 else 0.0
+        buf[j] = w if ok else 0.0
+        inside += 1 if ok else 0
+    return inside
+
+
+@njit(cache=True)
+def compact_run(q, kt, vt, a, b, excl, code, closed, f32, buf, acc):
+    """Add ``K v`` over keys a..b-1 inside the support to acc; returns (keys inside, sum of their weights)."""
+    L = b - a
+    run_t(q, kt, a, b, f32, buf)
+    if a <= excl < b:
+        buf[excl - a] = np.inf
+    inside = _compact_weights(buf, L, code, closed)
+    kc = vt.shape[0]
+    before = acc[kc - 1]
+    _dots(buf, vt, a, b, acc)
+    return inside, acc[kc - 1] - before
