@@ -31,8 +31,8 @@ LAYERS = (
     ("pooling", ("pooling",)),
     ("statistics", ("_selection", "stats", "parametric", "data")),
     ("shells", ("bandwidth", "estimator", "_framework", "torch", "tensorflow", "mxnet", "jax", "dask", "plotting", "report", "_output")),
-    ("applications", ("demo", "_similarity", "explore", "_scheduler")),
-    ("cli", ("cli", "__main__", "__init__")),
+    ("applications", ("demo", "_backends", "_similarity", "explore", "_scheduler")),
+    ("cli", ("cli", "_cliargs", "__main__", "__init__")),
 )
 
 

@@ -23,8 +23,9 @@ from ._checks import check_positive_float, check_positive_int
 from ._output import staged_folder
 from .data import Dataset, make_dataset
 from .kernels import get_kernel
-from .parametric import ParametricFit, fit_parametric
-from .pooling import attention_pool, attention_weights, average_pool
+from .parametric import ParametricFit
+from ._backends import BACKENDS, get_backend, initial_w  # noqa: F401  (demo.BACKENDS etc. are public)
+from .pooling import average_pool
 from .report import write_report
 
 __all__ = ["ChapterRun", "run_chapter", "write_outputs", "run_demo", "FIGURES"]
@@ -138,44 +139,6 @@ def _jsonable(x):
 
 def _echo_default(line: str) -> None:
     log.info("%s", line)
-
-
-#: Back-ends of the demo and the module that provides each.
-BACKENDS = {"numpy": None, "torch": "nadaraya.torch", "tensorflow": "nadaraya.tensorflow", "mxnet": "nadaraya.mxnet", "jax": "nadaraya.jax"}
-
-
-def _numpy_backend():
-    from ._framework import ChapterBackend
-
-    def pool(queries, keys, values, kernel, bandwidth):
-        args = dict(kernel=kernel, bandwidth=bandwidth, on_empty="ignore")
-        return attention_pool(queries, keys, values, **args), attention_weights(queries, keys, **args)
-
-    def fit(x, y, kernel, epochs, lr, w_init, callback):
-        result = fit_parametric(x, y, kernel=kernel, epochs=epochs, lr=lr, w_init=w_init, callback=callback)
-        return result.w, result.losses
-
-    return ChapterBackend("numpy", pool, fit)
-
-
-def get_backend(name: str):
-    """The demo's adapter for ``name`` (numpy, torch, tensorflow or mxnet).
-
-    Raises ValueError for an unknown name and ImportError naming the extra to
-    install when the framework is missing.
-    """
-    if name not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {name!r}")
-    if name == "numpy":
-        return _numpy_backend()
-    import importlib
-
-    return importlib.import_module(BACKENDS[name])._chapter_backend()
-
-
-def initial_w(seed) -> float:
-    """The chapter's initial ``w`` for ``seed``: uniform on [0, 1), from a child of ``SeedSequence(seed)``."""
-    return float(np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0]).uniform(0.0, 1.0))
 
 
 def run_chapter(*, n_train=50, seed=0, epochs=5, lr=0.5, kernel="gaussian", bandwidth=1.0, backend="numpy",

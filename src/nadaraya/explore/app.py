@@ -1,4 +1,4 @@
-"""The explore page: controls, figures and the callbacks that refill them from :mod:`.state`.
+"""The explore page: controls, figures and the callbacks that refill them from :mod:`nadaraya.explore.state`.
 
 One :class:`Explorer` per browser tab (Bokeh document); it holds that tab's
 data and last training run, and nothing is shared between tabs.
