@@ -20,7 +20,6 @@ import nadaraya as nw  # noqa: E402
 from nadaraya import dask as nwd  # noqa: E402
 from nadaraya import engines  # noqa: E402
 from nadaraya.engines import dense  # noqa: E402
-from nadaraya.engines.state import Partials  # noqa: E402
 from nadaraya.kernels import KERNELS  # noqa: E402
 
 #: Rows per chunk from which a 1-D shard has 2**23 query-key pairs: "auto" takes the sorted engine there.
@@ -30,14 +29,10 @@ BIG = 2_900
 @pytest.fixture(scope="module")
 def client():
     """Two single-threaded worker processes on loopback; not the default client (no global state left)."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40)
-    c = distributed.Client(cluster, set_as_default=False)
-    try:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, silence_logs=40) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as c:
         yield c
-    finally:
-        c.close()
-        cluster.close()
 
 
 def _data(n, d=None, seed=0):

@@ -247,46 +247,27 @@ def state_output(ops, state):
     return ops.where(ok, acc / ops.where(ok, den, ops.full_like(den, 1.0)), ops.full_like(acc, math.nan))
 
 
-def _column_extent(ops, x, j):
-    """``max |x[..., j]|`` over every point of (..., d) ``x``, detached, as a (1,) tensor (traceable: no host copy)."""
-    c = ops.stop_gradient(x[..., j])
-    c = ops.where(c < 0, -c, c)
+def _extent(ops, x, j):
+    """``max |x[..., j]|`` over every point of the (..., d) tensor ``x``, as a (1,) tensor."""
+    c = ops.where(x[..., j] < 0, -x[..., j], x[..., j])
     while len(c.shape) > 1:
         c = ops.max_last(c)[..., 0]
     return ops.max_last(c)
 
 
 def edge_bandwidth(ops, q, k, h, kernel):
-    """What the framework divides queries and keys by: ``h``, or ``h (1 + delta)`` for a closed-support kernel.
-
-    The NumPy rule (:func:`nadaraya._checks.bandwidth_divisor`, the boxcar's
-    support edge): ``delta = 4 eps (M + d + 1)``, ``M`` the largest scaled
-    coordinate norm of queries (m, d) and keys (n, d) or (m, n, d), computed
-    here in the framework's own operations on detached values, so it runs
-    under ``jax.jit`` / ``tf.function`` and needs no copy to the host. The
-    factor is a constant to autograd: gradients with respect to ``h`` are those
-    of ``q / (h c)`` with ``c = 1 + delta`` fixed. (Unlike the NumPy path, the
-    input range is not checked here: that would need the values on the host.)
-    """
+    """``h``, or ``h (1 + delta)`` for a closed-support kernel (boxcar): :func:`nadaraya._checks.bandwidth_divisor`
+    in the framework's operations (jit-safe; the factor is detached, a constant to autograd; no range check)."""
     if not kernel.closed_support:
         return h
-    d = q.shape[-1]
-    hs = ops.stop_gradient(h)
-    scaled = []
-    for j in range(d):
-        a, b = _column_extent(ops, q, j), _column_extent(ops, k, j)
-        hj = hs if len(hs.shape) == 0 or hs.shape[0] == 1 else hs[j : j + 1]
-        scaled.append(ops.where(a > b, a, b) / hj)
-    top = scaled[0]
-    for s in scaled[1:]:
-        top = ops.where(s > top, s, top)
-    unit = ops.where(top > 0, top, ops.full_like(top, 1.0))
-    total = None
-    for s in scaled:  # sqrt(sum s_j**2) as top * sqrt(sum (s_j / top)**2): no overflow in the squares
-        r = s / unit
-        total = r * r if total is None else total + r * r
-    dtype = np.dtype(f"float{8 * ops.itemsize(q)}")  # the tensors' float width (bfloat16 counts as float16)
-    return h * closed_support_widening(top * ops.sqrt(total), d, dtype)  # a tensor: 1 + 4 eps (M + d + 1)
+    per_dim = len(h.shape) == 1 and h.shape[0] > 1
+    squares = 0.0
+    for j in range(q.shape[-1]):
+        a, b = _extent(ops, q, j), _extent(ops, k, j)
+        s = ops.where(a > b, a, b) / (h[j : j + 1] if per_dim else h)
+        squares = squares + s * s  # no overflow within the accepted range (|x_j| / h_j <= sqrt(max / d) / 2)
+    widening = closed_support_widening(ops.sqrt(squares), q.shape[-1], np.dtype(f"float{8 * ops.itemsize(q)}"))
+    return h * ops.stop_gradient(widening)
 
 
 def canonical_of(ops, queries, keys, values, exclude_self, like=None):
