@@ -253,7 +253,8 @@ def test_every_task_holds_one_block_of_each_input_and_the_merge_is_a_binary_tree
 def test_a_worker_killed_mid_computation_does_not_change_the_answer(client):
     rng = np.random.default_rng(6)
     q, keys, v = _problem(rng, 12_000, 100_000, 3, 1)
-    out = nwd.attention_pool(q, keys, v, bandwidth=0.5, query_chunks=3_000, key_chunks=50_000, num_threads=1)
+    out = nwd.attention_pool(q, keys, v, bandwidth=0.5, method="stream", query_chunks=3_000, key_chunks=50_000,
+                             num_threads=1)  # the exact O(m n) engine: tasks long enough to be killed mid-way
     pids = client.run(os.getpid)  # worker address -> process id (processes this module's cluster started)
     future = client.compute(out)
     victim, deadline = None, time.monotonic() + 60

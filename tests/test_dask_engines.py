@@ -150,7 +150,7 @@ def test_bad_method_and_tol_are_refused_before_anything_is_computed():
     x, v = _data(100, d=2)
     with pytest.raises(ValueError, match="method='sorted' needs 1-D keys"):
         nwd.attention_pool(x, x, v, method="sorted")
-    with pytest.raises(ValueError, match="method must be one of auto, dense, sorted, stream"):
+    with pytest.raises(ValueError, match=f"method must be one of auto, {', '.join(engines.NAMES)}; got 'fastest'"):
         nwd.attention_pool(x, x, v, method="fastest")
     with pytest.raises(ValueError, match="method must be one of"):
         nwd.log_kernel_sums(x, x, method="fastest")
@@ -159,6 +159,26 @@ def test_bad_method_and_tol_are_refused_before_anything_is_computed():
     squared = nw.Kernel("gaussian^2", np.inf, _score=lambda t, o: -1.0 * t, _dscore=lambda t, o: o.full_like(t, -1.0))
     with pytest.raises(ValueError, match="nadaraya.dask supports the kernels .* built by the caller, 'gaussian\\^2'"):
         nwd.attention_pool(x, x, v, kernel=squared)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "laplace", "epanechnikov", "boxcar"])
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_tree_engine_shards_in_2d_merge_within_its_bound(kernel, exclude_self):
+    if "tree" not in engines.NAMES:
+        pytest.skip("no tree engine in this registry")
+    x, v = _data(2_400, d=2, seed=7)
+    q = x if exclude_self else np.random.default_rng(8).uniform(0, 5, (1_500, 2))
+    h = [0.2, 0.3]
+    out = nwd.attention_pool(q, x, v, kernel=kernel, bandwidth=h, exclude_self=exclude_self, method="tree",
+                             query_chunks=700, key_chunks=1_000)
+    assert set(_shard_engines(out).values()) == {"tree"}
+    got = out.compute(scheduler="sync")
+    args = dict(kernel=kernel, bandwidth=h, exclude_self=exclude_self, on_empty="ignore")
+    exact = nw.attention_pool(q, x, v, method="dense", **args)
+    memory = nw.attention_pool(q, x, v, method="tree", **args)
+    bound = 1e-10 / 2 + 1e-13 if kernel in ("gaussian", "laplace") else 1e-12  # compact kernels: exact
+    _close(got, exact, v, bound, kernel)
+    _close(got, memory, v, 2 * bound, kernel)
 
 
 # ---------------------------------------------------------------- leave-one-out on engines without key offsets

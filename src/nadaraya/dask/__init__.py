@@ -10,7 +10,7 @@ and associatively. So :func:`attention_pool` builds a task graph of
   :func:`nadaraya._checks.bandwidth_divisor` (input range, boxcar edge);
 * one *partials* task per (query block, key block) shard, by the engine the
   registry (:mod:`nadaraya.engines`) chooses for the shard's shape, as
-  "auto" does in memory (the sorted engine for large 1-D shards, the
+  "auto" does in memory (the sorted engine for large 1-D shards, the tree or
   streaming one in d >= 2, the dense one for small shards; ``method=`` names
   one engine for all), holding one query, key and value block;
 * per query block, a pairwise tree of *merge* tasks

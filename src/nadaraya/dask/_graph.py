@@ -149,14 +149,15 @@ def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, e
         The engine of every shard, as :func:`nadaraya.attention_pool`'s
         ``method``: "auto" takes, for each shard, the engine that "auto" takes
         for an in-memory problem of the shard's shape (b = 1, query rows, key
-        rows, d, k) and kernel: the sorted engine for large 1-D shards, the
-        streaming engine for large shards in d >= 2, the dense one for small
-        shards; an engine added to :mod:`nadaraya.engines` later takes part
-        with no change here. A named engine runs every shard (checked now).
+        rows, d, k) and kernel (:func:`nadaraya.engines.choose`: e.g. the
+        sorted engine for large 1-D shards, the dense one for small shards);
+        an engine added to :mod:`nadaraya.engines` takes part with no change
+        here. A named engine runs every shard (checked now).
     tol : float, default 1e-10
-        Error bound of the engines that are accurate to ``tol`` rather than
-        to rounding (the sorted engine's Gaussian path), relative to
-        ``max|values|``; see Notes. Ignored by the exact engines.
+        Error bound of the engines accurate to ``tol`` rather than to
+        rounding (the sorted engine's Gaussian path, the tree engine's
+        Gaussian and Laplace), relative to ``max|values|``; see Notes. The
+        exact engines ignore it.
     query_chunks, key_chunks : int, tuple of int or "auto", optional
         Rows per chunk. NumPy inputs become dask arrays with these chunks
         ("auto" when not given); dask inputs keep theirs unless one is given.
@@ -192,31 +193,30 @@ def attention_pool(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, e
     :func:`nadaraya.attention_pool`. Every partials task waits for that
     divisor, so all query and key blocks are read before pooling starts.
 
-    *Accuracy.* The merge of partials is exact up to rounding, so with exact
-    engines (every kernel but the Gaussian on the sorted engine) the result
-    equals :func:`nadaraya.attention_pool` within 1e-12 relative in float64.
-    A Gaussian shard on the sorted engine gives every key it keeps a weight
-    within a factor ``1 +- (tau + tau_b)`` of its exact weight, ``tau +
-    tau_b <= tol / 8``, and drops keys of total exact weight ``W_s <= (tol / 8)
-    D_s``, ``D_s`` the shard's sum of kept weights (see
-    :mod:`nadaraya.engines.sorted1d.gaussian`); its partials are that
-    weighted sum over its kept keys (as a log-normaliser and a pooled value).
-    Merging shards multiplies each by a common factor and adds, so the merged
-    state is the same weighted sum over the union of the kept keys, each
-    weight still within ``1 +- tol / 8`` and the dropped weight ``sum_s W_s <=
-    (tol / 8) sum_s D_s``. The sorted engine's in-memory bound holds for it
-    unchanged:
+    *Accuracy.* The merge of partials is exact up to rounding, so where
+    every shard ran an exact engine the result equals
+    :func:`nadaraya.attention_pool` within 1e-12 relative in float64. The
+    engines accurate to ``tol`` (see :mod:`nadaraya.engines.sorted1d.gaussian`
+    and :mod:`nadaraya.engines.tree`) bound their error per key: each key a
+    shard keeps has a weight within a factor ``1 +- tau`` of its exact weight
+    (``tau <= tol / 8``), and the keys it drops weigh ``W_s <= (tol / 8) D_s``
+    together, ``D_s`` the shard's sum of kept weights; its partials are that
+    weighted sum over its kept keys. Merging multiplies each shard's partials
+    by one common factor and adds them, so the merged state is the same kind
+    of weighted sum over the union of the kept keys: every weight still within
+    ``1 +- tau``, the dropped weight ``sum_s W_s <= (tol / 8) sum_s D_s``. The
+    engines' in-memory bound therefore holds for the merged result unchanged:
 
-        |f_dask(q) - f(q)| <= (2 (tau + tau_b) + 2 W / D + rounding) max|v|
+        |f_dask(q) - f(q)| <= (2 tau / (1 - tau) + 2 W / D + rounding) max|v|
                            <= (tol / 2 + ~1e-14) max|v|,
 
-    with a rounding term a few ulps larger per merge level. (The shortcut "each
-    shard's pooled value is within the bound and the merge is a convex
-    combination" alone would not do: the combination's coefficients are the
-    shards' approximate normalisers, also off by up to ``tol / 8``
-    relative; the per-key form above covers both.) So the result is within
-    ``tol`` (plus rounding, ~2e-14) of :func:`nadaraya.attention_pool`'s
-    relative to ``max|values|``, whichever shards ran on which engine.
+    with a rounding term a few ulps larger per merge level. (The shortcut
+    "each shard's pooled value is within the bound and the merge is a
+    convex combination" alone would not do: the combination's coefficients
+    are the shards' approximate normalisers, also off by up to ``tau``
+    relative; the per-key form covers both.) So the result is within ``tol``
+    (plus rounding, ~2e-14) of :func:`nadaraya.attention_pool`'s relative to
+    ``max|values|``, whichever shards ran on which engine.
 
     Examples
     --------
