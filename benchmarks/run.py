@@ -40,6 +40,7 @@ import bench_loo
 import bench_scale
 import bench_select
 import bench_throughput
+import startup
 from harness import FULL, HERE, QUICK, cpu_snapshot, log, machine_info, other_load, short_error, write_atomic
 
 #: Section name -> its module (``run`` and ``markdown``), in the order of the results page.
@@ -49,6 +50,7 @@ MODULES = {
     "loo": bench_loo,
     "select": bench_select,
     "dask": bench_dask,
+    "startup": startup,
 }
 SECTIONS = tuple(MODULES)
 ALIASES = {str(i + 1): name for i, name in enumerate(SECTIONS)}
@@ -91,7 +93,7 @@ def parse_args(argv=None):
         action="append",
         metavar="SECTION",
         choices=SECTIONS + tuple(ALIASES),
-        help="run only this section (throughput|scale|loo|select|dask, or 1-5); repeatable",
+        help="run only this section (throughput|scale|loo|select|dask|startup, or 1-6); repeatable",
     )
     p.add_argument("--threads", type=int, default=2, help="threads for nadaraya, pykeops and torch (default 2)")
     p.add_argument("--repeats", type=int, default=3, help="best of this many timed calls (default 3)")

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy import optimize
 
 __all__ = ["Summary", "RULES", "METHODS", "CRITERIA", "BandwidthSearch", "check_method", "check_objective", "check_sample_weight",
            "spread", "refuse_constant", "rule_of_thumb", "scalar_search", "grid_then_refine"]
@@ -165,6 +164,8 @@ def grid_then_refine(objective, lo, hi, n_grid, progress):
     a, b = grid[max(best - 1, 0)], grid[min(best + 1, n_grid - 1)]
     if a == b:
         return grid[best], values[best], n_grid
+    from scipy import optimize  # imported by the search that needs it: `import nadaraya` stays light
+
     res = optimize.minimize_scalar(objective, bounds=(a, b), method="bounded", options={"xatol": 1e-4})
     if res.fun <= values[best]:
         return res.x, float(res.fun), n_grid + res.nfev

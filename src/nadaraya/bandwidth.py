@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy import optimize
 
 from ._checks import as_float_array, is_dask_collection
 from ._selection import CRITERIA, METHODS, RULES, BandwidthSearch, Summary, check_method, check_objective
@@ -242,6 +241,8 @@ def search_bandwidth(x, y, method="loo", kernel="gaussian", *, per_feature=None,
                 v, g_cols = _loo_gaussian_value_and_grad(x, y, hc, sw, engine)
                 return v, np.bincount(groups, weights=g_cols, minlength=n_groups)
             return loo_at(hc)
+
+        from scipy import optimize  # imported by the search that needs it: `import nadaraya` stays light
 
         res = optimize.minimize(fun, start, jac=True if analytic else None, method="L-BFGS-B",
                                 bounds=[(s - 6, s + 6) for s in start])

@@ -154,7 +154,7 @@ def _fit(args) -> int:
     from . import plotting
     from ._output import refuse_overwriting_inputs, staged_file
     from .data import read_csv
-    from .estimator import NadarayaWatsonRegressor
+    from .estimator._fitting import PlainRegressor  # the estimator's fit without importing scikit-learn
 
     xcols, cats = args.x, args.categorical
     unknown = [c for c in cats if c not in xcols]
@@ -172,7 +172,7 @@ def _fit(args) -> int:
     sources = {**{c: "--x" for c in xcols}, args.y: "--y"}
     _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats, hints=hints, sources=sources)
     X = _design_matrix(data, xcols, cats)
-    model = NadarayaWatsonRegressor(
+    model = PlainRegressor(
         kernel=args.kernel,
         bandwidth=args.bandwidth,
         order=args.order,
@@ -254,12 +254,17 @@ def _predict(args) -> int:
 
     from ._output import refuse_overwriting_inputs, staged_file
     from .data import read_csv
-    from .estimator import NadarayaWatsonRegressor
+    from .estimator._fitting import PlainRegressor  # no scikit-learn, unless the prediction runs on Dask
 
     if args.scheduler is None and args.chunk_rows is not None:
         raise ValueError("--chunk-rows sets the rows per Dask task and needs --scheduler")
     refuse_overwriting_inputs({"--out": args.out}, {"model": args.model, "data": args.data})
-    model = NadarayaWatsonRegressor.load(args.model)
+    if args.scheduler is None:
+        model = PlainRegressor.load(args.model)
+    else:
+        from .estimator import NadarayaWatsonRegressor
+
+        model = NadarayaWatsonRegressor.load(args.model)
     columns_ = getattr(model, "column_names_", None) or {}
     names = list(columns_.get("x", [])) or [str(c) for c in getattr(model, "feature_names_in_", [])]
     if not names:

@@ -18,14 +18,26 @@ Modules (each imports only those listed before it, and nadaraya's lower layers):
 * ``_params``: every parameter's checker, declared once (``_parameter_checks``);
 * ``_select``: the registry of bandwidth selectors;
 * ``_modelfile``: the ``.npz`` model format (save / load);
+* ``_fitting``: fit and predict on checked arrays (no scikit-learn; what ``nadaraya fit`` runs);
 * ``_base``, ``_regressor``, ``_classifier``: the estimators.
+
+The estimator classes (and so scikit-learn) are imported on first use, so the
+pure modules can be imported without scikit-learn.
 """
 
 from __future__ import annotations
 
-from ._classifier import NadarayaWatsonClassifier
 from ._modelfile import FORMAT, FORMAT_VERSION
-from ._regressor import NadarayaWatsonRegressor
 
 __all__ = ["NadarayaWatsonRegressor", "NadarayaWatsonClassifier", "FORMAT", "FORMAT_VERSION"]
+
+_LAZY = {"NadarayaWatsonRegressor": "._regressor", "NadarayaWatsonClassifier": "._classifier"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -9,21 +9,14 @@ categorical columns encoded by :mod:`._categorical`, the bandwidth chosen by
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
-
 import numpy as np
 
-from .._selection import check_sample_weight
-from .._softmax import empty_support_message
-from ..kernels import get_kernel
-from ..pooling import EmptySupportWarning
 from . import _diagnostics as diag
 from . import _modelfile
-from ._categorical import Encoding, feature_bandwidths, refuse_text_columns
-from ._localpoly import Smoother, centering, local_fit
+from ._categorical import Encoding, refuse_text_columns
+from ._fitting import Fit, fit_smoother, report_empty, smoother_of
+from ._localpoly import Smoother, local_fit
 from ._params import validate_params
-from ._select import Problem, choose_bandwidth
 
 try:  # scikit-learn is the `sklearn` extra
     from sklearn.base import BaseEstimator
@@ -37,16 +30,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 FITTED = ("n_features_in_", "feature_names_in_", "n_continuous_", "categorical_indices_", "categories_", "X_", "y_",
           "groups_", "sample_weight_", "h_", "bandwidth_", "loo_mse_", "residuals_", "edf_", "classes_",
           "column_names_", "_y_1d", "_center")
-
-
-@dataclass(frozen=True)
-class Fit:
-    """A fit in progress: the smoother, its column bandwidths, the validated targets and the state so far."""
-
-    smoother: Smoother
-    h: np.ndarray
-    Y: object
-    state: dict
 
 
 class _NadarayaWatsonBase(BaseEstimator):
@@ -69,9 +52,7 @@ class _NadarayaWatsonBase(BaseEstimator):
 
     def _smoother(self) -> Smoother:
         """The fitted smoother (its bandwidth is ``h_``, passed separately)."""
-        w = np.ones(self.X_.shape[0]) if self.sample_weight_ is None else self.sample_weight_
-        return Smoother(self.X_, w, self.kernel, self.method, self._order, self.n_continuous_,
-                        getattr(self, "_center", None))
+        return smoother_of(self)
 
     # ------------------------------------------------------------------ inputs
 
@@ -100,29 +81,7 @@ class _NadarayaWatsonBase(BaseEstimator):
         p = validate_params(self)
         encoding = Encoding.learn(X, p.categorical)
         Z, Y, groups, n_cont = self._inputs(X, encoding, y, fitting=True)
-        sw = check_sample_weight(sample_weight, Z.shape[0])
-        weights = np.ones(Z.shape[0]) if sw is None else sw
-        center = None
-        if p.order >= 1:
-            if n_cont == 0:
-                raise ValueError(f"order={p.order} needs at least one continuous feature")
-            center = centering(Z, n_cont, weights)
-        sm = Smoother(Z, weights, self.kernel, self.method, p.order, n_cont, center)
-        problem = Problem(sm, Y if search_Y is None else search_Y, Y, groups, encoding, sw, objective,
-                          self.bandwidth if isinstance(self.bandwidth, str) else "given", progress)
-        h = choose_bandwidth(problem, p.bandwidth)
-        state = {
-            "n_features_in_": self.n_features_in_, "n_continuous_": n_cont, "X_": Z, "groups_": groups,
-            "sample_weight_": sw, "h_": h,
-            "bandwidth_": feature_bandwidths(h, groups, n_cont, encoding.categories),
-        }
-        if hasattr(self, "feature_names_in_"):
-            state["feature_names_in_"] = self.feature_names_in_
-        if encoding.indices:
-            state["categorical_indices_"], state["categories_"] = encoding.indices, encoding.categories
-        if center is not None:
-            state["_center"] = center
-        return Fit(sm, h, Y, state)
+        return fit_smoother(self, p, encoding, Z, Y, groups, n_cont, sample_weight, progress, objective, search_Y)
 
     # ------------------------------------------------------------------ predictions
 
@@ -138,11 +97,7 @@ class _NadarayaWatsonBase(BaseEstimator):
         return Z
 
     def _report_empty(self, pred):
-        empty = np.isnan(pred).any(axis=1) if pred.ndim == 2 else np.isnan(pred)
-        if empty.any():
-            msg = empty_support_message(int(empty.sum()), f"{empty.size} queries", get_kernel(self.kernel).name,
-                                        noun="training point", outcome="their prediction is NaN")
-            warnings.warn(msg, EmptySupportWarning, stacklevel=3)
+        report_empty(self, pred, stacklevel=3)
 
     # ------------------------------------------------------------------ diagnostics
 

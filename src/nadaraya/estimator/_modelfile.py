@@ -48,12 +48,15 @@ def _json_param(value):
     return value
 
 
-def save(est, path):
-    """Write the fitted ``est`` to ``path`` atomically (a failed write leaves any old file as it was)."""
+def save(est, path, class_name=None):
+    """Write the fitted ``est`` to ``path`` atomically (a failed write leaves any old file as it was).
+
+    ``class_name`` (default: ``est``'s class name) is the estimator class the file names.
+    """
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "class": type(est).__name__,
+        "class": class_name or type(est).__name__,
         "params": {k: _json_param(getattr(est, k)) for k in _PARAMS if hasattr(est, k)},
         "n_features_in": int(est.n_features_in_),
         "feature_names_in": [str(c) for c in getattr(est, "feature_names_in_", [])] or None,
@@ -222,9 +225,13 @@ def _check_arrays(c: _Checker, a: dict, sizes: dict, classifier: bool, order: in
             c.finite(a[field], field, positive=field == "center_sd")
 
 
-def load(classes, cls, path):
+def load(classes, cls, path, expected=None):
     """The estimator stored in ``path``: an instance of the class (among ``classes``) its metadata names,
-    which must be ``cls`` or a subclass."""
+    which must be ``cls`` or a subclass.
+
+    ``classes`` is a list of classes, or a dict from the class names files carry to classes;
+    ``expected`` (default ``cls``'s name) is the class name an error message asks for.
+    """
     with NpzReader(path) as z:
         meta = _metadata(z)
         c = _Checker(z.name)
@@ -232,9 +239,10 @@ def load(classes, cls, path):
         if unknown:
             raise ModelFileError(f"{z.name} is an invalid nadaraya model file: unknown member {unknown[0]!r} "
                                  f"(a model file holds only {', '.join(sorted(MEMBERS))})")
-        target = {k.__name__: k for k in classes}.get(meta.get("class"))
+        names = classes if isinstance(classes, dict) else {k.__name__: k for k in classes}
+        target = names.get(meta.get("class"))
         if target is None or not issubclass(target, cls):
-            raise ValueError(f"{z.name} holds a {meta.get('class')!r}, not a {cls.__name__}")
+            raise ValueError(f"{z.name} holds a {meta.get('class')!r}, not a {expected or cls.__name__}")
         sizes = _check_meta(c, meta)
         allowed = target().get_params()
         params = meta["params"]

@@ -9,7 +9,7 @@ from .._checks import is_dask_collection
 from . import _diagnostics as diag
 from . import _params as P
 from ._base import _NadarayaWatsonBase
-from ._localpoly import local_fit
+from ._fitting import regression_predict, regression_state
 
 from sklearn.base import RegressorMixin  # noqa: E402,I001  (after _base, which explains a missing extra)
 
@@ -78,18 +78,7 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
         """
         if is_dask_collection(X) or is_dask_collection(y):
             return self._fit_dask(X, y, sample_weight, progress)
-        fit = self._fit(X, y, sample_weight, progress, "squared")
-        sm, h = fit.smoother, fit.h
-        Y = np.asarray(fit.Y, dtype=np.float64).reshape(sm.X.shape[0], -1)
-        loo, _ = local_fit(sm, sm.X, Y, h, exclude_self=True)
-        resid = ((loo - Y) ** 2).sum(axis=1)
-        w, ok = sm.weights, np.isfinite(resid)
-        fitted, _ = local_fit(sm, sm.X, Y, h)
-        self._restore(dict(
-            fit.state, y_=Y, _y_1d=np.ndim(fit.Y) == 1, residuals_=Y - fitted,
-            loo_mse_=float(np.sum(w[ok] * resid[ok]) / np.sum(w[ok])) if ok.any() else np.nan,
-            edf_=float(np.nansum(diag.hat_diagonal(sm, h))),
-        ))
+        self._restore(regression_state(self._fit(X, y, sample_weight, progress, "squared")))
         return self
 
     def _fit_dask(self, X, y, sample_weight, progress):
@@ -117,14 +106,7 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
             from ..dask import predict_regressor
 
             return predict_regressor(self, X, return_std=return_std)
-        Z = self._prepare_predict(X)
-        pred, _ = self._local_fit(Z, self.y_)
-        self._report_empty(pred)
-        out = pred[:, 0] if self._y_1d else pred
-        if not return_std:
-            return out
-        std = diag.standard_errors(self._smoother(), Z, self.h_, self.residuals_)
-        return out, (std[:, 0] if self._y_1d else std)
+        return regression_predict(self, self._prepare_predict(X), return_std)
 
     def predict_interval(self, X, alpha=0.05):
         """Pointwise (1 - alpha) confidence band for the regression function: (lower, upper)."""
