@@ -8,7 +8,7 @@ MXVENV := .venv-mxnet
 MXPY   := $(MXVENV)/bin/python
 ARGS   ?=
 
-.PHONY: demo test test-main test-mxnet bench docs venv clean chromium
+.PHONY: demo test test-main test-mxnet bench docs venv clean chromium r-reference
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,9 +51,17 @@ chromium:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
 
+# R with KernSmooth, locfit, MASS and quantreg: the references of tests/test_r_reference.py
+# (the committed fixtures in tests/r/fixtures/ need no R; the live check re-runs tests/r/fixtures.R).
+R_PACKAGES := r-base-core r-cran-kernsmooth r-cran-locfit r-cran-mass r-cran-quantreg
+r-reference:
+	@command -v Rscript >/dev/null 2>&1 && Rscript -e 'for (p in c("KernSmooth","locfit","MASS","quantreg")) if (!requireNamespace(p, quietly=TRUE)) quit(status=1)' >/dev/null 2>&1 \
+	  || { SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+	       $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends $(R_PACKAGES); }
+
 # Both suites run in a random order (pytest-randomly), the seed printed in the header
 # ("Using --randomly-seed=N"); replay that order with `make test ARGS=--randomly-seed=N`.
-test-main: $(VENV)/.test chromium
+test-main: $(VENV)/.test chromium r-reference
 	$(PY) -m pytest -p randomly --nbmake $(ARGS)
 
 test-mxnet: $(MXVENV)/.test

@@ -53,8 +53,8 @@ def test_rules_of_thumb():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(500, 2)) * [1.0, 3.0]
     sd = x.std(axis=0, ddof=1)
-    np.testing.assert_allclose(bw.scott(x), 1.059 * sd * 500 ** (-1 / 6))
     iqr = np.subtract(*np.percentile(x, [75, 25], axis=0)) / 1.349
+    np.testing.assert_allclose(bw.scott(x), 1.059 * np.minimum(sd, iqr) * 500 ** (-1 / 6))
     np.testing.assert_allclose(bw.silverman(x), (4 / 4) ** (1 / 6) * np.minimum(sd, iqr) * 500 ** (-1 / 6))
     x1 = x[:, :1]
     np.testing.assert_allclose(bw.silverman(x1), 0.9 * min(sd[0], iqr[0]) * 500 ** (-0.2))

@@ -106,6 +106,6 @@ def test_predict_errors(csv_files, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["fit", str(data), "--x", "x", "--y", "y", "--bandwidth", "-2", "--model", str(model)])
     assert exit_.value.code == 2
-    assert "--bandwidth must be loo, scott, silverman or positive finite numbers" in capsys.readouterr().err
+    assert "--bandwidth must be loo, scott, silverman, plugin, aicc, gcv, none (with --neighbours) or positive numbers" in capsys.readouterr().err
     assert main(["fit", str(data), "--x", "x", "--y", "y", "--categorical", "group", "--model", str(model)]) == 2
     assert "--categorical columns must be among --x" in capsys.readouterr().err

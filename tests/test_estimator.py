@@ -247,6 +247,8 @@ def test_classifier_probabilities_are_weighted_class_frequencies():
     loo = NadarayaWatsonClassifier().fit(X, y)
     assert loo.score(X, y) > 0.8
     h = loo.bandwidth_
+    assert np.isinf(h[1])  # y depends on X[:, 0] only: the global search smooths X[:, 1] out (issue 12)
+    h = np.where(np.isinf(h), 1e12, h)
     f = lambda b: nw.bandwidth.loo_objective(X, onehot, b, objective="logloss")  # noqa: E731
     assert f(h) <= min(f(h * 0.8), f(h * 1.25)) + 1e-9
 
@@ -301,10 +303,10 @@ def test_bad_model_files_give_clear_errors(tmp_path, chapter):
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(bandwidth=-1.0), "bandwidth must be positive and finite"),
+        (dict(bandwidth=-1.0), "bandwidth must be positive"),
         (dict(bandwidth="wide"), "bandwidth must be a positive number, one per feature, or one of loo"),
         (dict(kernel="gauss"), "kernel must be one of"),
-        (dict(order=2), "order must be 0"),
+        (dict(order=4), "order must be 0"),
         (dict(bandwidth=[1.0, 2.0, 3.0]), "bandwidth has 3 values but X has 1 features"),
     ],
 )

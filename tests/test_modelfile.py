@@ -117,7 +117,7 @@ def _set(key, value):
         (_set("y_1d", "yes"), {}, "y_1d"),
         (_set("categories", [["b", "a"]]), {}, "categories"),
         (None, {"h_": np.array([-0.4])}, "h_"),
-        (None, {"h_": np.array([np.inf])}, "h_"),
+        (None, {"h_": np.array([np.nan])}, "h_"),
         (None, {"h_": np.array([True])}, "h_"),
         (None, {"bandwidth_": np.array([0.5])}, "bandwidth_"),
         (None, {"X_": np.full((40, 1), np.nan)}, "X_"),

@@ -66,8 +66,9 @@ def spread(sd: np.ndarray, iqr: np.ndarray) -> np.ndarray:
 
 
 def _scott(s: Summary) -> np.ndarray:
-    refuse_constant(s.sd)
-    return 1.059 * s.sd * s.n ** (-1.0 / (s.d + 4))
+    # statsmodels' bw_scott (and R's bw.nrd, which rounds the constants to 1.06 and 1.34):
+    # the robust spread min(sd, IQR / 1.349), as Silverman's rule
+    return 1.059 * spread(s.sd, s.iqr) * s.n ** (-1.0 / (s.d + 4))
 
 
 def _silverman(s: Summary) -> np.ndarray:
@@ -85,7 +86,7 @@ class Rule:
 
 
 #: Rules of thumb by name (``bandwidth="scott"`` etc.).
-RULES = {"scott": Rule(_scott, needs_iqr=False), "silverman": Rule(_silverman, needs_iqr=True)}
+RULES = {"scott": Rule(_scott, needs_iqr=True), "silverman": Rule(_silverman, needs_iqr=True)}
 
 #: Every bandwidth method: the leave-one-out search, then the rules.
 METHODS = ("loo",) + tuple(RULES)

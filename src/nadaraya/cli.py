@@ -16,7 +16,7 @@ import re
 import sys
 
 from . import __version__
-from ._cliargs import BANDWIDTH_RULES, bandwidth, columns, non_negative_int, positive_float, positive_int
+from ._cliargs import BANDWIDTH_RULES, bandwidth, columns, neighbours, non_negative_int, positive_float, positive_int
 from .explore.command import add_parser as _add_explore
 from .kernels import KERNELS
 
@@ -133,15 +133,30 @@ def _add_fit(sub) -> None:
     p.add_argument("--categorical", type=columns, default=[],
                    help="input columns that are unordered categories, comma-separated")
     _add_kernel(p)
+    p.add_argument("--ordered", type=columns, default=[],
+                   help="input columns that are ordered categories with numeric codes (Wang-van Ryzin kernel), "
+                        "comma-separated")
     p.add_argument("--bandwidth", type=bandwidth, default="loo",
-                   help=f"{', '.join(BANDWIDTH_RULES)} (default: loo), or value(s), one per --x column")
-    p.add_argument("--order", type=int, default=0, choices=[0, 1], help="0: local constant, 1: local linear")
+                   help=f"{', '.join(BANDWIDTH_RULES)} (default: loo), none (with --neighbours), or value(s), one per "
+                        "--x column (inf smooths a column out)")
+    p.add_argument("--order", type=int, default=0, choices=[0, 1, 2, 3],
+                   help="0: local constant, 1: local linear, 2: quadratic, 3: cubic")
+    p.add_argument("--neighbours", type=neighbours, default=None, metavar="A|K",
+                   help="adaptive nearest-neighbour bandwidths as R locfit's nn: a fraction of the data (0.3) or a "
+                        "count (20); the bandwidth is then the floor max(h, d_k / c)")
+    p.add_argument("--classify", action="store_true",
+                   help="y holds class labels (text allowed): fit a NadarayaWatsonClassifier")
     p.add_argument("--model", required=True, help="where to write the model (.npz)")
     p.add_argument("--plot", default=None, help="fit plot for 1-D inputs (default: MODEL with .png)")
     p.set_defaults(func=_fit)
 
 
 def _progress(step, total, h, value):
+    if total is None:  # the multi-feature (or AICc/GCV) search: one line per evaluation
+        end = "\r" if sys.stderr.isatty() else "\n"
+        shown = ", ".join(f"{v:.4g}" for v in h)
+        print(f"bandwidth search {step}: bandwidths {shown}, criterion {value:.6g}", end=end, file=sys.stderr, flush=True)
+        return
     end = "\r" if sys.stderr.isatty() and step < total else "\n"
     print(f"bandwidth search {step}/{total}: scale {h:.4g}, leave-one-out error {value:.6g}", end=end, file=sys.stderr, flush=True)
 
@@ -160,30 +175,43 @@ def _fit(args) -> int:
     unknown = [c for c in cats if c not in xcols]
     if unknown:
         raise ValueError(f"--categorical columns must be among --x; {', '.join(unknown)} is not")
+    ords = args.ordered
+    unknown = [c for c in ords if c not in xcols]
+    if unknown:
+        raise ValueError(f"--ordered columns must be among --x; {', '.join(unknown)} is not")
+    if args.classify and (args.order != 0 or args.neighbours is not None):
+        raise ValueError("--classify fits attention-weighted class frequencies: it takes neither --order nor --neighbours")
     if args.y in xcols:
         raise ValueError(f"--y column {args.y!r} is also an --x column; the target cannot be an input")
     if isinstance(args.bandwidth, list) and len(args.bandwidth) != len(xcols):
         raise ValueError(f"--bandwidth gives {len(args.bandwidth)} values for {len(xcols)} --x columns; give one per column")
     model_path = Path(args.model)
     plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".png")
-    plotted = len(xcols) == 1 and not cats
+    plotted = len(xcols) == 1 and not cats and not ords and not args.classify
     refuse_overwriting_inputs({"--model": model_path, "--plot": plot_path if plotted else None}, {"data": args.data})
     hints = {c: f"if {c!r} holds categories, pass --categorical {c}" for c in xcols}
     sources = {**{c: "--x" for c in xcols}, args.y: "--y"}
-    _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats, hints=hints, sources=sources)
+    labels = [args.y] if args.classify else []  # class labels may be text
+    _, _, data = read_csv(args.data, xcols + [args.y], text_columns=cats + labels, hints=hints, sources=sources)
     X = _design_matrix(data, xcols, cats)
-    model = PlainRegressor(
-        kernel=args.kernel,
-        bandwidth=args.bandwidth,
-        order=args.order,
-        categorical=[xcols.index(c) for c in cats] or None,
-    )
+    common = dict(kernel=args.kernel, bandwidth=args.bandwidth, categorical=[xcols.index(c) for c in cats] or None,
+                  ordered=[xcols.index(c) for c in ords] or None)
+    if args.classify:
+        from .estimator import NadarayaWatsonClassifier  # the classifier needs scikit-learn
+
+        model = NadarayaWatsonClassifier(**common)
+    else:
+        model = PlainRegressor(order=args.order, neighbours=args.neighbours, **common)
     model.fit(X, data[args.y], progress=_progress)
     model.column_names_ = {"x": xcols, "y": args.y}  # saved in the model: `predict` finds them in a new CSV
-    bw_text = ", ".join(f"{c}={h:.6g}" + (" (lambda)" if c in cats else "") for c, h in zip(xcols, model.bandwidth_))
+    bw_text = ", ".join(f"{c}={h:.6g}" + (" (lambda)" if c in cats or c in ords else "")
+                        + (" (smoothed out)" if h == float("inf") else "") for c, h in zip(xcols, model.bandwidth_))
     print(f"bandwidth: {bw_text}")
-    print(f"leave-one-out mean squared error: {model.loo_mse_:.6g}")
-    print(f"effective degrees of freedom: {model.edf_:.4g} (of {X.shape[0]} points)")
+    if args.classify:
+        print(f"classes: {', '.join(str(c) for c in model.classes_)}")
+    else:
+        print(f"leave-one-out mean squared error: {model.loo_mse_:.6g}")
+        print(f"effective degrees of freedom: {model.edf_:.4g} (of {X.shape[0]} points)")
     with staged_file(model_path, name="--model") as tmp_model:
         model.save(tmp_model)
         if plotted:
@@ -255,10 +283,15 @@ def _predict(args) -> int:
     from ._output import refuse_overwriting_inputs, staged_file
     from .data import read_csv
     from .estimator._fitting import PlainRegressor  # no scikit-learn, unless the prediction runs on Dask
+    from .estimator._modelfile import stored_class
 
     if args.scheduler is None and args.chunk_rows is not None:
         raise ValueError("--chunk-rows sets the rows per Dask task and needs --scheduler")
     refuse_overwriting_inputs({"--out": args.out}, {"model": args.model, "data": args.data})
+    if stored_class(args.model) == "NadarayaWatsonClassifier":  # a regressor or a classifier, as the file says
+        from .estimator import NadarayaWatsonClassifier
+
+        return _predict_classes(NadarayaWatsonClassifier.load(args.model), args)
     if args.scheduler is None:
         model = PlainRegressor.load(args.model)
     else:
@@ -296,6 +329,38 @@ def _predict(args) -> int:
             for i, row in enumerate(rows):
                 extra = [repr(float(v)) for v in pred[i]] + ([repr(float(v)) for v in std[i]] if std is not None else [])
                 writer.writerow(row + extra)
+    print(f"{len(rows)} predictions written to {args.out}")
+    return 0
+
+
+def _predict_classes(model, args) -> int:
+    """``predict`` with a classifier: the predicted class, then one probability column per class."""
+    import csv
+
+    from ._output import staged_file
+    from .data import read_csv
+
+    if args.std or args.scheduler is not None:
+        raise ValueError(f"{args.model} holds a classifier: --std and --scheduler are for regression models")
+    names = list((getattr(model, "column_names_", None) or {}).get("x", [])) or \
+        [str(c) for c in getattr(model, "feature_names_in_", [])]
+    if not names:
+        raise ValueError(f"{args.model}: the model carries no column names; fit it with `nadaraya fit` or on a DataFrame")
+    cats = [names[i] for i in getattr(model, "categorical_indices_", [])]
+    header, rows, data = read_csv(args.data, names, text_columns=cats, sources={c: "the model" for c in names})
+    cols = ["prediction"] + [f"probability_{c}" for c in model.classes_]
+    taken = [c for c in cols if c in header]
+    if taken:
+        raise ValueError(f"data: the input already has a column {taken[0]!r}, the name predict gives its output; "
+                         "rename or drop that column (predict never overwrites or renames it silently)")
+    X = _design_matrix(data, names, cats)
+    proba, labels = model.predict_proba(X), model.predict(X)
+    with staged_file(args.out, name="--out") as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header + cols)
+            for row, label, p in zip(rows, labels, proba):
+                writer.writerow(row + [str(label)] + [repr(float(v)) for v in p])
     print(f"{len(rows)} predictions written to {args.out}")
     return 0
 

@@ -28,6 +28,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 #: Every attribute ``fit`` sets; :meth:`_NadarayaWatsonBase._restore` removes the ones a new fit does not set.
 FITTED = ("n_features_in_", "feature_names_in_", "n_continuous_", "categorical_indices_", "categories_", "X_", "y_",
+          "residual_variance_", "ordered_indices_", "ordered_levels_",
           "groups_", "sample_weight_", "h_", "bandwidth_", "loo_mse_", "residuals_", "edf_", "classes_",
           "column_names_", "_y_1d", "_center")
 
@@ -48,7 +49,8 @@ class _NadarayaWatsonBase(BaseEstimator):
             setattr(self, name, value)
 
     def _encoding(self) -> Encoding:
-        return Encoding(list(getattr(self, "categorical_indices_", [])), list(getattr(self, "categories_", [])))
+        return Encoding(list(getattr(self, "categorical_indices_", [])), list(getattr(self, "categories_", [])),
+                        list(getattr(self, "ordered_indices_", [])), list(getattr(self, "ordered_levels_", [])))
 
     def _smoother(self) -> Smoother:
         """The fitted smoother (its bandwidth is ``h_``, passed separately)."""
@@ -79,7 +81,7 @@ class _NadarayaWatsonBase(BaseEstimator):
         ``search_Y`` replaces the validated y as the criterion's targets (the classifier's one-hot classes).
         """
         p = validate_params(self)
-        encoding = Encoding.learn(X, p.categorical)
+        encoding = Encoding.learn(X, p.categorical, getattr(p, "ordered", None))
         Z, Y, groups, n_cont = self._inputs(X, encoding, y, fitting=True)
         return fit_smoother(self, p, encoding, Z, Y, groups, n_cont, sample_weight, progress, objective, search_Y)
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Encoding", "refuse_text_columns", "aa_bandwidth", "aa_lambda", "categorical_indices", "column_bandwidths", "feature_bandwidths"]
+from ..stats import ordered as wvr
+
+__all__ = ["Encoding", "search_columns", "refuse_text_columns", "aa_bandwidth", "aa_lambda", "categorical_indices", "column_bandwidths", "feature_bandwidths"]
 
 
 def aa_bandwidth(lam, c):
@@ -55,45 +57,65 @@ class Encoding:
 
     indices: list = field(default_factory=list)
     categories: list = field(default_factory=list)
+    ordered: list = field(default_factory=list)  # ordered columns (Wang–van Ryzin), after the categorical features
+    levels: list = field(default_factory=list)   # their sorted numeric levels
 
     @classmethod
-    def learn(cls, X, categorical) -> "Encoding":
-        """The encoding of ``categorical`` columns of X (levels: the sorted distinct values as strings)."""
+    def learn(cls, X, categorical, ordered=None) -> "Encoding":
+        """The encoding of ``categorical`` columns of X (levels: the sorted distinct values as strings)
+        and of ``ordered`` columns (levels: the sorted distinct numbers, at least two)."""
         n_features = X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else None
-        if categorical is None or n_features is None:
+        if (categorical is None and ordered is None) or n_features is None:
             return cls()
         idx = categorical_indices(categorical, X, n_features)
+        oidx = categorical_indices(ordered, X, n_features)
+        if set(idx) & set(oidx):
+            raise ValueError(f"a column cannot be both categorical and ordered; got {sorted(set(idx) & set(oidx))}")
         raw = _as_object(X)
-        return cls(idx, [np.unique(raw[:, col].astype(str)) for col in idx])
+        levels = [wvr.levels(raw[:, col]) for col in oidx]
+        for col, lev in zip(oidx, levels):
+            if len(lev) < 2:
+                raise ValueError(f"ordered column {col} has a single level ({lev[0]:g}); drop it or list it as continuous")
+        return cls(idx, [np.unique(raw[:, col].astype(str)) for col in idx], oidx, levels)
 
     def split(self, X):
-        """(continuous columns of X, integer codes (n, c) with -1 for a level unseen in fit) or (X, None)."""
-        if not self.indices or not (hasattr(X, "shape") and len(X.shape) == 2):
+        """(continuous columns of X, (integer codes (n, c) with -1 for a level unseen in fit, ordered values (n, o)))
+        or (X, None)."""
+        if not (self.indices or self.ordered) or not (hasattr(X, "shape") and len(X.shape) == 2):
             return X, None
         raw = _as_object(X)
-        cont = np.delete(raw, self.indices, axis=1)
+        drop = sorted(self.indices + self.ordered)
+        cont = np.delete(raw, drop, axis=1)
         if hasattr(X, "columns"):
             import pandas as pd
 
-            cont = pd.DataFrame(cont, columns=[c for i, c in enumerate(X.columns) if i not in self.indices])
+            cont = pd.DataFrame(cont, columns=[c for i, c in enumerate(X.columns) if i not in drop])
         codes = np.empty((raw.shape[0], len(self.indices)), dtype=np.int64)
         for j, col in enumerate(self.indices):
             values = raw[:, col].astype(str)
             cats = self.categories[j]
             pos = np.clip(np.searchsorted(cats, values), 0, len(cats) - 1)
             codes[:, j] = np.where(cats[pos] == values, pos, -1)
-        return cont, codes
+        ordv = np.column_stack([np.asarray(raw[:, col], dtype=np.float64) for col in self.ordered]) if self.ordered \
+            else np.empty((raw.shape[0], 0))
+        return cont, (codes, ordv)
 
     def embed(self, Xc, codes):
-        """Continuous features, then one-hot blocks of the categorical ones; and the column → feature map."""
+        """Continuous features, then one-hot blocks of the categorical ones, then the thermometer and one-hot
+        blocks of the ordered ones (:func:`nadaraya.stats.ordered.embed`); and the column → feature map."""
         parts, groups = [Xc], list(range(Xc.shape[1]))
         if codes is not None:
+            codes, ordv = codes
             for j, cats in enumerate(self.categories):
                 onehot = np.zeros((Xc.shape[0], len(cats)))
                 ok = codes[:, j] >= 0
                 onehot[np.flatnonzero(ok), codes[ok, j]] = 1.0
                 parts.append(onehot)
                 groups += [Xc.shape[1] + j] * len(cats)
+            for j, lev in enumerate(self.levels):
+                block = wvr.embed(ordv[:, j], lev)
+                parts.append(block)
+                groups += [Xc.shape[1] + len(self.categories) + j] * block.shape[1]
         return np.concatenate(parts, axis=1), np.array(groups)
 
 
@@ -128,9 +150,30 @@ def _as_object(X):
     return X.to_numpy(dtype=object) if hasattr(X, "to_numpy") else np.asarray(X, dtype=object)
 
 
-def column_bandwidths(given, groups, n_continuous, categories) -> np.ndarray:
-    """Bandwidth per internal column from one value per feature (lambda for the categorical features)."""
+def _ordered_columns(groups, n_continuous, categories, levels):
+    """For each ordered feature: (its thermometer columns, its one-hot columns)."""
+    out = []
+    for j, lev in enumerate(levels):
+        cols = np.flatnonzero(groups == n_continuous + len(categories) + j)
+        out.append((cols[: len(lev) - 1], cols[len(lev) - 1 :]))
+    return out
+
+
+def search_columns(h_feat, groups, n_continuous, categories, levels=()) -> np.ndarray:
+    """Column bandwidths from one *internal* bandwidth per feature (an ordered feature's is its thermometer's)."""
+    h_cols = np.asarray(h_feat, dtype=np.float64)[groups].copy()
+    for _, onehot in _ordered_columns(groups, n_continuous, categories, levels):
+        h_cols[onehot] = wvr.ONE_HOT_BANDWIDTH
+    return h_cols
+
+
+def column_bandwidths(given, groups, n_continuous, categories, levels=()) -> np.ndarray:
+    """Bandwidth per internal column from one value per feature (lambda for the categorical and ordered features)."""
+    given = np.asarray(given, dtype=np.float64)
     h_cols = given[groups].copy()
+    for j, (thermo, onehot) in enumerate(_ordered_columns(groups, n_continuous, categories, levels)):
+        h_cols[thermo] = wvr.bandwidth(given[n_continuous + len(categories) + j])
+        h_cols[onehot] = wvr.ONE_HOT_BANDWIDTH
     for j, cats in enumerate(categories):
         lam = given[n_continuous + j]
         c = max(len(cats), 2)
@@ -143,10 +186,14 @@ def column_bandwidths(given, groups, n_continuous, categories) -> np.ndarray:
     return h_cols
 
 
-def feature_bandwidths(h_cols, groups, n_continuous, categories) -> np.ndarray:
-    """One value per feature from the column bandwidths: h for continuous features, lambda for categorical ones."""
+def feature_bandwidths(h_cols, groups, n_continuous, categories, levels=()) -> np.ndarray:
+    """One value per feature from the column bandwidths: h for continuous features, lambda for categorical
+    (Aitchison–Aitken) and ordered (Wang–van Ryzin) ones."""
     n_feat = int(groups.max()) + 1
     feat_h = np.array([h_cols[groups == g][0] for g in range(n_feat)])
     for j, cats in enumerate(categories):
         feat_h[n_continuous + j] = aa_lambda(feat_h[n_continuous + j], max(len(cats), 2))
+    for j in range(len(levels)):
+        f = n_continuous + len(categories) + j
+        feat_h[f] = wvr.smoothing(feat_h[f])
     return feat_h

@@ -29,13 +29,14 @@ class NadarayaWatsonClassifier(ClassifierMixin, _NadarayaWatsonBase):
 
     _y_numeric = False
     _parameter_checks = {"kernel": P.KERNEL, "bandwidth": P.BANDWIDTH, "categorical": P.CATEGORICAL,
-                         "method": P.METHOD}
+                         "method": P.METHOD, "ordered": P.CATEGORICAL}
 
-    def __init__(self, kernel="gaussian", bandwidth="loo", *, categorical=None, method="auto"):
+    def __init__(self, kernel="gaussian", bandwidth="loo", *, categorical=None, method="auto", ordered=None):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.categorical = categorical
         self.method = method
+        self.ordered = ordered
 
     def fit(self, X, y, sample_weight=None, *, progress=None):
         """Fit on X (n, n_features) and class labels y (n,); choose the bandwidth by leave-one-out log-loss if asked."""

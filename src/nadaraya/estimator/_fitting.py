@@ -46,7 +46,8 @@ class Fit:
 def smoother_of(est) -> Smoother:
     """The fitted smoother of ``est`` (its bandwidth is ``est.h_``, passed separately)."""
     w = np.ones(est.X_.shape[0]) if est.sample_weight_ is None else est.sample_weight_
-    return Smoother(est.X_, w, est.kernel, est.method, est._order, est.n_continuous_, getattr(est, "_center", None))
+    return Smoother(est.X_, w, est.kernel, est.method, est._order, est.n_continuous_, getattr(est, "_center", None),
+                    getattr(est, "neighbours", None), est.bandwidth is not None)
 
 
 def fit_smoother(est, p, encoding: Encoding, Z, Y, groups, n_cont, sample_weight, progress, objective,
@@ -65,36 +66,44 @@ def fit_smoother(est, p, encoding: Encoding, Z, Y, groups, n_cont, sample_weight
         if n_cont == 0:
             raise ValueError(f"order={p.order} needs at least one continuous feature")
         center = centering(Z, n_cont, weights)
-    sm = Smoother(Z, weights, est.kernel, est.method, p.order, n_cont, center)
+    sm = Smoother(Z, weights, est.kernel, est.method, p.order, n_cont, center, getattr(p, "neighbours", None),
+                  p.bandwidth is not None)
     problem = Problem(sm, Y if search_Y is None else search_Y, Y, groups, encoding, sw, objective,
                       est.bandwidth if isinstance(est.bandwidth, str) else "given", progress)
     h = choose_bandwidth(problem, p.bandwidth)
     state = {
         "n_features_in_": est.n_features_in_, "n_continuous_": n_cont, "X_": Z, "groups_": groups,
         "sample_weight_": sw, "h_": h,
-        "bandwidth_": feature_bandwidths(h, groups, n_cont, encoding.categories),
+        "bandwidth_": feature_bandwidths(h, groups, n_cont, encoding.categories, encoding.levels),
     }
     if hasattr(est, "feature_names_in_"):
         state["feature_names_in_"] = est.feature_names_in_
     if encoding.indices:
         state["categorical_indices_"], state["categories_"] = encoding.indices, encoding.categories
+    if encoding.ordered:
+        state["ordered_indices_"], state["ordered_levels_"] = encoding.ordered, encoding.levels
     if center is not None:
         state["_center"] = center
     return Fit(sm, h, Y, state)
 
 
 def regression_state(fit: Fit) -> dict:
-    """The regressor's fitted state: ``fit.state`` with targets, residuals, leave-one-out error and edf."""
+    """The regressor's fitted state: ``fit.state`` with targets, residuals, leave-one-out error, edf and
+    locfit's residual variance ``RSS / (n - 2 nu1 + nu2)`` (nu1 = tr H, nu2 = tr H'H)."""
     sm, h = fit.smoother, fit.h
     Y = np.asarray(fit.Y, dtype=np.float64).reshape(sm.X.shape[0], -1)
     loo, _ = local_fit(sm, sm.X, Y, h, exclude_self=True)
     resid = ((loo - Y) ** 2).sum(axis=1)
     w, ok = sm.weights, np.isfinite(resid)
     fitted, _ = local_fit(sm, sm.X, Y, h)
+    nu1 = float(np.nansum(diag.hat_diagonal(sm, h)))
+    nu2 = float(np.nansum(diag.smoother_norm2(sm, sm.X, h)))
+    rss = np.sum(w[:, None] * (Y - fitted) ** 2, axis=0)
+    sigma2 = rss / (float(np.sum(w)) - 2 * nu1 + nu2)
     return dict(
         fit.state, y_=Y, _y_1d=np.ndim(fit.Y) == 1, residuals_=Y - fitted,
         loo_mse_=float(np.sum(w[ok] * resid[ok]) / np.sum(w[ok])) if ok.any() else np.nan,
-        edf_=float(np.nansum(diag.hat_diagonal(sm, h))),
+        edf_=nu1, residual_variance_=float(sigma2[0]) if np.ndim(fit.Y) == 1 else sigma2,
     )
 
 
@@ -117,7 +126,8 @@ def regression_predict(est, Z, return_std=False):
     out = pred[:, 0] if est._y_1d else pred
     if not return_std:
         return out
-    std = diag.standard_errors(smoother_of(est), Z, est.h_, est.residuals_)
+    variance = est.residual_variance_ if getattr(est, "variance", "local") == "global" else None
+    std = diag.standard_errors(smoother_of(est), Z, est.h_, est.residuals_, variance)
     return out, (std[:, 0] if est._y_1d else std)
 
 
@@ -143,7 +153,8 @@ class PlainRegressor:
     #: The estimator whose fits, files and predictions these are.
     ESTIMATOR = "NadarayaWatsonRegressor"
     #: Its parameters and their defaults (tests/test_startup.py checks them against the estimator's ``__init__``).
-    DEFAULTS = {"kernel": "gaussian", "bandwidth": "loo", "order": 0, "categorical": None, "method": "auto"}
+    DEFAULTS = {"kernel": "gaussian", "bandwidth": "loo", "order": 0, "categorical": None, "method": "auto",
+                "neighbours": None, "variance": "local", "ordered": None}
     #: Each parameter's checker: the one of :mod:`._params` named after it, as the estimator declares.
     _parameter_checks = {name: getattr(P, name.upper()) for name in DEFAULTS}
 
@@ -192,7 +203,7 @@ class PlainRegressor:
     def fit(self, X, y, sample_weight=None, *, progress=None):
         """Fit on X (n, n_features) and y (n,) or (n, k), as :meth:`NadarayaWatsonRegressor.fit`."""
         p = validate_params(self)
-        encoding = Encoding.learn(X, p.categorical)
+        encoding = Encoding.learn(X, p.categorical, getattr(p, "ordered", None))
         Z, Y, groups, n_cont = self._inputs(X, encoding, y)
         self.n_features_in_ = n_cont
         self._restore(regression_state(fit_smoother(self, p, encoding, Z, Y, groups, n_cont, sample_weight, progress,
@@ -200,7 +211,8 @@ class PlainRegressor:
         return self
 
     def _queries(self, X):
-        encoding = Encoding(list(getattr(self, "categorical_indices_", [])), list(getattr(self, "categories_", [])))
+        encoding = Encoding(list(getattr(self, "categorical_indices_", [])), list(getattr(self, "categories_", [])),
+                            list(getattr(self, "ordered_indices_", [])), list(getattr(self, "ordered_levels_", [])))
         Z, _, _, n_cont = self._inputs(X, encoding)
         if n_cont != self.n_features_in_:
             raise ValueError(f"X has {n_cont} features, but the model was fitted with {self.n_features_in_}")

@@ -13,7 +13,8 @@ degree: intercept first, then the d slopes) from pooled raw moments of the
 standardised inputs, shifted to each query by the binomial expansion
 (:func:`polynomial_system`, any order). Order 1 keeps its hand-expanded form
 (:func:`_linear_system`, the same numbers as before). An order is offered to
-users by its entry in :data:`ORDERS`. Imports :mod:`nadaraya.pooling` only.
+users by its entry in :data:`ORDERS`. Imports :mod:`nadaraya.pooling` and, for infinite and nearest-neighbour
+bandwidths, :mod:`nadaraya.stats.localpoly` and :mod:`nadaraya.stats.nn`.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ from math import comb
 
 import numpy as np
 
-from ..pooling import EmptySupportWarning, attention_pool
+from ..pooling import EmptySupportWarning, attention_pool, log_kernel_sums
+from ..stats.localpoly import drop_infinite
+from ..stats.nn import nn_bandwidths, varying_pooler
 
 __all__ = ["Smoother", "ORDERS", "SYSTEMS", "pool", "local_fit", "centering", "loo_loss", "polynomial_system",
            "monomials"]
 
 #: Polynomial orders the estimator accepts, with their names for messages.
-ORDERS = {0: "local constant", 1: "local linear"}
+ORDERS = {0: "local constant", 1: "local linear", 2: "local quadratic", 3: "local cubic"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,21 @@ class Smoother:
     order: int = 0
     n_continuous: int = 0
     center: tuple | None = None
+    neighbours: object = None  # locfit's nn: a fraction of n or a count (per-query bandwidths)
+    nn_floor: bool = True      # the bandwidth is the floor max(h, d_k / c) (False: bandwidth=None, pure nn)
+
+
+def query_bandwidths(sm: Smoother, Q, h):
+    """Per-query column bandwidths (m, p) of a nearest-neighbour smoother (locfit's ``nn``).
+
+    ``h * max(1, d_k / c)`` with ``d_k`` the k-th nearest distance in the units of the
+    bandwidth (x / h): in 1-D locfit's ``max(h, d_k / c)``. Without the floor
+    (``bandwidth=None``) every column gets ``d_k / c`` in raw units.
+    """
+    h = np.broadcast_to(np.asarray(h, dtype=np.float64), (sm.X.shape[1],))
+    unit = h if sm.nn_floor else np.ones_like(h)
+    mult = nn_bandwidths(Q / unit, sm.X / unit, sm.neighbours, 1.0 if sm.nn_floor else None, sm.kernel)
+    return unit[None, :] * mult[:, None]
 
 
 def centering(Z, n_continuous, weights):
@@ -64,12 +82,31 @@ def centering(Z, n_continuous, weights):
     return mu, np.where(sd > 0, sd, 1.0)
 
 
-def pool(sm: Smoother, Q, values, h, exclude_self=False, kernel=None):
-    """Attention pooling of ``values`` (n, c) over the training points at the queries Q, bandwidth h."""
+def pool(sm: Smoother, Q, values, h, exclude_self=False, kernel=None, log_sums=False):
+    """Attention pooling of ``values`` (n, c) over the training points at the queries Q, bandwidth h.
+
+    An infinite bandwidth smooths its column out (:func:`nadaraya.stats.localpoly.drop_infinite`); a
+    nearest-neighbour smoother pools with per-query bandwidths (:func:`query_bandwidths`, dense blocks).
+    With ``log_sums`` the log-normalisers ``log sum_j K`` (m,) are returned too (only them when
+    ``values`` is None).
+    """
+    kern = kernel or sm.kernel
+    if sm.neighbours is not None:
+        hq = query_bandwidths(sm, Q, h)
+        Qf, Xf, _ = drop_infinite(Q, sm.X, h)
+        fin = np.isfinite(np.broadcast_to(np.asarray(h, dtype=float), (sm.X.shape[1],)))
+        hq = hq[:, fin] if fin.any() else np.ones((len(Q), 1))
+        vals = np.zeros((sm.X.shape[0], 1)) if values is None else values
+        out = varying_pooler(Qf, Xf, hq, kernel=kern)(np.arange(len(Q)), vals, exclude_self)
+        return out if log_sums else out[0]
+    Qf, Xf, hf = drop_infinite(Q, sm.X, h)
+    args = dict(kernel=kern, bandwidth=hf, exclude_self=exclude_self, method=sm.method)
+    if values is None:  # the log-normalisers only
+        return None, log_kernel_sums(Qf, Xf, **args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptySupportWarning)
-        return attention_pool(Q, sm.X, values, kernel=kernel or sm.kernel, bandwidth=h,
-                              exclude_self=exclude_self, method=sm.method, on_empty="ignore")
+        out = attention_pool(Qf, Xf, values, on_empty="ignore", **args)
+    return (out, log_kernel_sums(Qf, Xf, **args)) if log_sums else out
 
 
 def _linear_system(sm: Smoother, Q, Y, h, w, exclude_self, kernel):

@@ -24,12 +24,12 @@ from ._categorical import feature_bandwidths
 from ._npzfile import ModelFileError, NpzReader
 from ._params import validate_params
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "save", "load", "ModelFileError"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "save", "load", "stored_class", "ModelFileError"]
 
 FORMAT = "nadaraya-model"
 FORMAT_VERSION = 1
 
-_PARAMS = ("kernel", "bandwidth", "order", "categorical", "method")
+_PARAMS = ("kernel", "bandwidth", "order", "categorical", "method", "neighbours", "variance", "ordered")
 _ARRAYS = ("X_", "y_", "h_", "bandwidth_", "groups_")
 
 #: Every member a model file may hold: name -> (accepted dtype kinds, number of dimensions).
@@ -63,9 +63,12 @@ def save(est, path, class_name=None):
         "n_continuous": int(est.n_continuous_),
         "categorical_indices": list(getattr(est, "categorical_indices_", [])),
         "categories": [c.tolist() for c in getattr(est, "categories_", [])],
+        "ordered_indices": list(getattr(est, "ordered_indices_", [])),
+        "ordered_levels": [np.asarray(lv).tolist() for lv in getattr(est, "ordered_levels_", [])],
         "y_1d": bool(getattr(est, "_y_1d", True)),
         "loo_mse": getattr(est, "loo_mse_", None),
         "edf": getattr(est, "edf_", None),
+        "residual_variance": np.asarray(est.residual_variance_).tolist() if hasattr(est, "residual_variance_") else None,
         "column_names": getattr(est, "column_names_", None),
     }
     try:
@@ -159,10 +162,19 @@ def _check_meta(c: _Checker, meta: dict) -> dict:
     idx, cats = meta.get("categorical_indices"), meta.get("categories")
     c.require(isinstance(idx, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in idx),
               "categorical_indices", f"must be a list of integers; got {idx!r}")
-    d = dc + len(idx)
+    oidx, olev = meta.get("ordered_indices", []), meta.get("ordered_levels", [])
+    c.require(isinstance(oidx, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in oidx),
+              "ordered_indices", f"must be a list of integers; got {oidx!r}")
+    d = dc + len(idx) + len(oidx)
     c.require(d >= 1, "n_continuous", "and categorical_indices describe no feature")
     c.require(idx == sorted(set(idx)) and all(0 <= i < d for i in idx), "categorical_indices",
               f"must list distinct column indices in [0, {d}), sorted; got {idx!r}")
+    c.require(oidx == sorted(set(oidx)) and all(0 <= i < d for i in oidx) and not set(oidx) & set(idx),
+              "ordered_indices", f"must list distinct column indices in [0, {d}), sorted, not categorical; got {oidx!r}")
+    c.require(isinstance(olev, list) and len(olev) == len(oidx) and all(
+        isinstance(lv, list) and len(lv) >= 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                      and np.isfinite(v) for v in lv) and lv == sorted(set(lv))
+        for lv in olev), "ordered_levels", "must list each ordered column's numeric levels (at least two) once, sorted")
     c.require(isinstance(cats, list) and len(cats) == len(idx), "categories",
               f"must be a list with the levels of each of the {len(idx)} categorical columns")
     for levels in cats:
@@ -174,6 +186,9 @@ def _check_meta(c: _Checker, meta: dict) -> dict:
         v = meta.get(field)
         c.require(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)), field,
                   f"must be a number or null; got {v!r}")
+    rv = meta.get("residual_variance")
+    c.require(rv is None or all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in np.ravel(rv)),
+              "residual_variance", f"must be a number, a list of numbers or null; got {rv!r}")
     cols = meta.get("column_names")
     if cols is not None:
         c.require(isinstance(cols, dict) and set(cols) <= {"x", "y"}, "column_names",
@@ -181,14 +196,15 @@ def _check_meta(c: _Checker, meta: dict) -> dict:
         c.strings(cols.get("x", []), "column_names")
         c.require(isinstance(cols.get("y", ""), str), "column_names", "'y' must be a string")
     c.require(isinstance(meta.get("params"), dict), "params", f"must be an object; got {type(meta.get('params')).__name__}")
-    return {"d": d, "dc": dc, "categories": cats}
+    return {"d": d, "dc": dc, "categories": cats, "levels": [np.asarray(lv, dtype=np.float64) for lv in olev]}
 
 
 def _check_arrays(c: _Checker, a: dict, sizes: dict, classifier: bool, order: int, y_1d: bool):
     """Every array's shape, values and consistency with the metadata and with the others."""
-    dc, cats = sizes["dc"], sizes["categories"]
-    groups = np.array(list(range(dc)) + [dc + j for j, lv in enumerate(cats) for _ in lv], dtype=np.int64)
-    n_cols, n_feat = groups.size, dc + len(cats)
+    dc, cats, olev = sizes["dc"], sizes["categories"], sizes["levels"]
+    groups = np.array(list(range(dc)) + [dc + j for j, lv in enumerate(cats) for _ in lv]
+                      + [dc + len(cats) + j for j, lv in enumerate(olev) for _ in range(2 * len(lv) - 1)], dtype=np.int64)
+    n_cols, n_feat = groups.size, dc + len(cats) + len(olev)
     for field in _ARRAYS + (("classes_",) if classifier else ("residuals_",)):
         c.require(field in a, field, "is missing")
     X = a["X_"]
@@ -198,10 +214,12 @@ def _check_arrays(c: _Checker, a: dict, sizes: dict, classifier: bool, order: in
     c.finite(X, "X_")
     c.require(np.array_equal(a["groups_"], groups), "groups_", "does not match the features' columns")
     c.shape(a["h_"], "h_", (n_cols,))
-    c.finite(a["h_"], "h_", positive=True)
+    h = a["h_"]  # +inf: a feature smoothed out by the bandwidth search
+    c.require(not np.any(np.isnan(h)) and np.all(h > 0), "h_", "must be positive (or +inf), without NaN")
     c.shape(a["bandwidth_"], "bandwidth_", (n_feat,))
-    want = feature_bandwidths(a["h_"], groups, dc, [np.asarray(lv) for lv in cats]) if n_cols else a["bandwidth_"]
-    c.require(np.allclose(a["bandwidth_"], want, rtol=1e-9, atol=0), "bandwidth_", "is not consistent with 'h_'")
+    want = feature_bandwidths(a["h_"], groups, dc, [np.asarray(lv) for lv in cats], olev) if n_cols else a["bandwidth_"]
+    c.require(np.allclose(a["bandwidth_"], want, rtol=1e-9, atol=0, equal_nan=False), "bandwidth_",
+              "is not consistent with 'h_'")
     y = a["y_"]
     c.require(y.ndim == 2 and y.shape[0] == n, "y_", f"must have shape ({n}, k); got {y.shape}")
     c.finite(y, "y_")
@@ -223,6 +241,12 @@ def _check_arrays(c: _Checker, a: dict, sizes: dict, classifier: bool, order: in
         for field in ("center_mu", "center_sd"):
             c.shape(a[field], field, (dc,))
             c.finite(a[field], field, positive=field == "center_sd")
+
+
+def stored_class(path) -> str | None:
+    """The estimator class name a model file's metadata gives (the file's header is checked; no array is read)."""
+    with NpzReader(path) as z:
+        return _metadata(z).get("class")
 
 
 def load(classes, cls, path, expected=None):
@@ -276,8 +300,14 @@ def load(classes, cls, path, expected=None):
     if meta["categorical_indices"]:
         state["categorical_indices_"] = list(meta["categorical_indices"])
         state["categories_"] = [np.asarray(lv, dtype=str) for lv in meta["categories"]]
+    if meta.get("ordered_indices"):
+        state["ordered_indices_"] = list(meta["ordered_indices"])
+        state["ordered_levels_"] = sizes["levels"]
     state["_y_1d"] = meta["y_1d"]
     state["loo_mse_"], state["edf_"] = meta.get("loo_mse"), meta.get("edf")
+    if meta.get("residual_variance") is not None:
+        rv = meta["residual_variance"]
+        state["residual_variance_"] = float(rv) if np.ndim(rv) == 0 else np.asarray(rv, dtype=np.float64)
     if meta.get("column_names"):
         state["column_names_"] = meta["column_names"]
     if checked.order >= 1:

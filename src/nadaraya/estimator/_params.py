@@ -16,12 +16,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .._selection import METHODS as BANDWIDTH_METHODS
+from .._selection import METHODS as RULE_METHODS
 from ..kernels import get_kernel
 from ..pooling import METHODS as ENGINES
 from ._localpoly import ORDERS
 
-__all__ = ["KERNEL", "BANDWIDTH", "ORDER", "CATEGORICAL", "METHOD", "validate_params"]
+__all__ = ["KERNEL", "BANDWIDTH", "ORDER", "CATEGORICAL", "METHOD", "NEIGHBOURS", "VARIANCE", "validate_params"]
 
 
 def KERNEL(value):
@@ -29,8 +29,15 @@ def KERNEL(value):
     return get_kernel(value)
 
 
+#: Every ``bandwidth=`` name: leave-one-out, the rules, and nadaraya.stats' selectors.
+BANDWIDTH_METHODS = tuple(RULE_METHODS) + ("plugin", "aicc", "gcv")
+
+
 def BANDWIDTH(value):
-    """A positive finite number, one per feature, or a bandwidth method name."""
+    """A positive number (``inf``: the feature smoothed out), one per feature, a method name, or None
+    (with ``neighbours``: the pure nearest-neighbour bandwidth)."""
+    if value is None:
+        return None
     if isinstance(value, str):
         if value not in BANDWIDTH_METHODS:
             raise ValueError(
@@ -42,9 +49,27 @@ def BANDWIDTH(value):
         arr = np.asarray(value, dtype=float) if not isinstance(value, bool) else np.array(np.nan)
     except (TypeError, ValueError):
         arr = np.array(np.nan)
-    if arr.ndim > 1 or arr.size == 0 or not np.all(np.isfinite(arr) & (arr > 0)):
-        raise ValueError(f"bandwidth must be positive and finite (a number or one per feature); got {value!r}")
+    if arr.ndim > 1 or arr.size == 0 or not np.all(~np.isnan(arr) & (arr > 0)):
+        raise ValueError(f"bandwidth must be positive (a number or one per feature; inf smooths a feature out); "
+                         f"got {value!r}")
     return arr
+
+
+def NEIGHBOURS(value):
+    """None, a fraction of the data (float > 0; above 1 extrapolates, as locfit) or a count (int >= 1)."""
+    if value is None:
+        return None
+    from ..stats.nn import neighbour_count
+
+    neighbour_count(value, 10**9)  # type and range (the count itself needs n, known in fit)
+    return value
+
+
+def VARIANCE(value):
+    """"local" (the local residual variance) or "global" (locfit's sigma^2)."""
+    if value not in ("local", "global"):
+        raise ValueError(f"variance must be 'local' or 'global'; got {value!r}")
+    return value
 
 
 def ORDER(value):
@@ -72,6 +97,14 @@ def METHOD(value):
     return value
 
 
+def _ordered_needs_gaussian(p):
+    if getattr(p, "ordered", None) is not None and p.kernel.name != "gaussian":
+        raise ValueError(
+            f"ordered features need kernel='gaussian' (they use the Wang–van Ryzin kernel, a Gaussian on a "
+            f"thermometer embedding); got kernel={p.kernel.name!r}"
+        )
+
+
 def _categorical_needs_gaussian(p):
     if p.categorical is not None and p.kernel.name != "gaussian":
         raise ValueError(
@@ -80,8 +113,16 @@ def _categorical_needs_gaussian(p):
         )
 
 
+def _nearest_neighbours(p):
+    if getattr(p, "bandwidth", "") is None and getattr(p, "neighbours", None) is None:
+        raise ValueError("bandwidth=None is the pure nearest-neighbour bandwidth: pass neighbours= too, "
+                         "or a bandwidth")
+    if getattr(p, "neighbours", None) is not None and (p.categorical is not None or getattr(p, "ordered", None) is not None):
+        raise ValueError("neighbours= works on continuous features only; drop categorical=/ordered= or neighbours=")
+
+
 #: Rules over several parameters, run after each parameter's own check.
-JOINT_RULES = (_categorical_needs_gaussian,)
+JOINT_RULES = (_categorical_needs_gaussian, _ordered_needs_gaussian, _nearest_neighbours)
 
 
 def validate_params(est) -> SimpleNamespace:

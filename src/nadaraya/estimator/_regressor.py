@@ -9,6 +9,7 @@ from .._checks import is_dask_collection
 from . import _diagnostics as diag
 from . import _params as P
 from ._base import _NadarayaWatsonBase
+from ._bands import simultaneous_critical_value
 from ._fitting import regression_predict, regression_state
 
 from sklearn.base import RegressorMixin  # noqa: E402,I001  (after _base, which explains a missing extra)
@@ -23,21 +24,46 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
     ----------
     kernel : str, default "gaussian"
         A name from :data:`nadaraya.KERNELS`.
-    bandwidth : float, array of shape (n_features,), or {"loo", "scott", "silverman"}, default "loo"
-        "loo" minimises the leave-one-out squared error (statsmodels' cv_ls) on
-        log-bandwidth; rules of thumb use each feature's spread. For
-        categorical features a number is the Aitchison–Aitken lambda.
-    order : {0, 1}, default 0
+    bandwidth : float, array of shape (n_features,), {"loo", "scott", "silverman", "plugin", "aicc", "gcv"} or None, default "loo"
+        "loo" minimises the leave-one-out squared error (statsmodels' cv_ls): in one
+        dimension by a grid and Brent's method on log-bandwidth, in several by a global
+        search (:mod:`nadaraya.stats.search`) in which a bandwidth may go to +inf.
+        "plugin" is KernSmooth dpill's direct plug-in (one feature), computed exactly;
+        "aicc" / "gcv" minimise Hurvich–Simonoff–Tsai AICc or GCV (global minimum, any d).
+        Rules of thumb use each feature's spread min(sd, IQR / 1.349). A value of
+        ``inf`` smooths that feature out. For categorical features a number is the
+        Aitchison–Aitken lambda. None (with ``neighbours``): the pure nearest-neighbour bandwidth.
+    order : {0, 1, 2, 3}, default 0
         0: local constant (attention pooling); 1: local linear, which removes
-        the boundary bias of order 0.
+        the boundary bias of order 0; 2, 3: local quadratic and cubic.
     categorical : list of int or str, optional
         Columns (indices or DataFrame names) that are unordered categories.
+    ordered : list of int or str, optional
+        Columns of ordered categories (numeric codes): the Wang–van Ryzin kernel exactly as
+        statsmodels' ``KernelReg`` var_type "o" (``1 - lambda`` on equal codes,
+        ``(1 - lambda) / 2 * lambda**|a - b|`` otherwise, raw code differences); the
+        bandwidth of such a feature is ``lambda`` in [0, 1]. Codes must be levels seen in fit.
+        In a local polynomial (order >= 1) only the continuous features are regressors.
     method : str, default "auto"
         Pooling engine (see :func:`nadaraya.attention_pool`).
+    neighbours : float or int, optional
+        Adaptive nearest-neighbour bandwidths exactly as R locfit's ``lp(x, nn=a, h=h)``:
+        at each query the bandwidth is ``max(h, d_k / c)`` with ``d_k`` the distance to
+        the k-th nearest training point (``k = floor(n a)``, or ``k`` given as an int; above n
+        locfit's extrapolation) and ``c`` = 2.5 (Gaussian), 3 (Laplace), 1 (compact kernels).
+        In d > 1 the distance is measured in units of the bandwidth (raw units with
+        ``bandwidth=None``). Pooled with per-query bandwidths by the dense engine's blocks.
+    variance : {"local", "global"}, default "local"
+        Standard errors ``sigma * ||l(x)||`` with the local residual variance, or with
+        locfit's global ``residual_variance_`` (then equal to locfit's ``se.fit``).
 
     Attributes
     ----------
     bandwidth_ : ndarray (n_features,)
+        ``inf`` marks a feature the search smoothed out (its kernel factor is constant;
+        a local polynomial keeps it as a global term).
+    residual_variance_ : float or ndarray (k,)
+        locfit's ``sigma^2 = RSS / (n - 2 nu1 + nu2)``, ``nu1 = tr H``, ``nu2 = tr H'H``.
     h_ : ndarray
         The bandwidth of each internal column (categorical features: of their one-hot columns).
     loo_mse_ : float
@@ -57,14 +83,19 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
 
     _y_numeric = True
     _parameter_checks = {"kernel": P.KERNEL, "bandwidth": P.BANDWIDTH, "order": P.ORDER,
-                         "categorical": P.CATEGORICAL, "method": P.METHOD}
+                         "categorical": P.CATEGORICAL, "method": P.METHOD, "neighbours": P.NEIGHBOURS,
+                         "variance": P.VARIANCE, "ordered": P.CATEGORICAL}
 
-    def __init__(self, kernel="gaussian", bandwidth="loo", order=0, *, categorical=None, method="auto"):
+    def __init__(self, kernel="gaussian", bandwidth="loo", order=0, *, categorical=None, method="auto",
+                 neighbours=None, variance="local", ordered=None):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.order = order
         self.categorical = categorical
         self.method = method
+        self.neighbours = neighbours
+        self.variance = variance
+        self.ordered = ordered
 
     @property
     def _order(self):
@@ -108,18 +139,33 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
             return predict_regressor(self, X, return_std=return_std)
         return regression_predict(self, self._prepare_predict(X), return_std)
 
-    def predict_interval(self, X, alpha=0.05):
-        """Pointwise (1 - alpha) confidence band for the regression function: (lower, upper)."""
+    def predict_interval(self, X, alpha=0.05, simultaneous=False):
+        """A (1 - alpha) confidence band for the regression function (bias ignored): (lower, upper).
+
+        Pointwise by default. With ``simultaneous``, the band covers the whole curve over
+        the queries' range with probability about 1 - alpha: in one dimension by the
+        Sun–Loader tube formula (as locfit's ``scb``: ``kappa0`` over ``[min X, max X]``,
+        :mod:`nadaraya.stats.tube`); in d > 1 (or with ``neighbours``) by the simulated
+        maximum of the standardised Gaussian process over the given query points
+        (simultaneous over those points; seeded, 20000 draws).
+        """
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must lie in (0, 1); got {alpha}")
         pred, std = self.predict(X, return_std=True)
-        z = stats.norm.ppf(1 - alpha / 2)
+        z = simultaneous_critical_value(self, X, alpha) if simultaneous else stats.norm.ppf(1 - alpha / 2)
         return pred - z * std, pred + z * std
 
-    def derivative(self, X):
-        """Derivative of the fit with respect to each continuous feature (marginal effect): (m, dc) or (m, dc, k)."""
+    def derivative(self, X, order=1):
+        """``order``-th derivative of the fit with respect to each continuous feature: (m, dc) or (m, dc, k).
+
+        Computed from the local polynomial's coefficients (``order! * beta``), so ``order``
+        may not exceed the model's ``order`` (a first derivative of an order-0 fit is a
+        central difference).
+        """
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
+            raise ValueError(f"derivative order must be an integer >= 1; got {order!r}")
         Z = self._prepare_predict(X)
-        d = diag.derivative(self._smoother(), Z, self.y_, self.h_)  # (m, k, dc)
+        d = diag.derivative(self._smoother(), Z, self.y_, self.h_, order)  # (m, k, dc)
         return d[:, 0, :] if self._y_1d else np.transpose(d, (0, 2, 1))
 
     def __sklearn_tags__(self):

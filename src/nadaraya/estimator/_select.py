@@ -4,7 +4,8 @@ A selector is ``selector(problem) -> h`` (one bandwidth per internal column)
 for a :class:`Problem`; :data:`SELECTORS` maps each ``bandwidth=`` name to one.
 Adding a selector is one function and one entry (and its name in
 :data:`nadaraya._selection.METHODS` or next to it, for the parameter check).
-Imports :mod:`nadaraya.bandwidth`, :mod:`._localpoly` and :mod:`._categorical`.
+Imports :mod:`nadaraya.bandwidth`, :mod:`nadaraya.stats` (criteria, plug-in, global search), :mod:`._localpoly`,
+:mod:`._diagnostics` and :mod:`._categorical`.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from typing import Callable
 import numpy as np
 
 from .. import bandwidth as bw
-from ._categorical import Encoding, column_bandwidths
-from ._localpoly import Smoother, loo_loss
+from ..stats import criteria
+from ..stats.plugin import plugin_bandwidth
+from ..stats.search import global_search
+from ._categorical import Encoding, column_bandwidths, search_columns
+from ._diagnostics import hat_diagonal
+from ._localpoly import Smoother, local_fit, loo_loss
 
 __all__ = ["Problem", "SELECTORS", "choose_bandwidth"]
+
+#: Criterion evaluations of one multi-feature (or AICc/GCV) bandwidth search.
+MAX_EVALUATIONS = 2500
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,116 @@ def _leave_one_out(p: Problem) -> np.ndarray:
     ).bandwidth
 
 
+def _feature_box(p: Problem):
+    """Per-feature start, search box and statsmodels' normal-reference start of the global search.
+
+    Continuous features: the robust spread ``s`` (min(sd, IQR / 1.349)), start ``1.06 s n**(-1/(d+4))``,
+    box ``[s / (2 n), 100 s]``; categorical features (the one-hot Gaussian bandwidth): start 1, box [0.05, 100].
+    """
+    sm, n_cont, n, d = p.smoother, p.smoother.n_continuous, p.smoother.X.shape[0], p.n_features
+    s = np.ones(d)
+    sd0 = np.ones(d)
+    if n_cont:
+        x = sm.X[:, :n_cont]
+        moving = np.ptp(x, axis=0) > 0  # a constant feature is smoothed out (any bandwidth, the same fit)
+        s[:n_cont][moving] = bw._spread(x[:, moving]) if moving.any() else 1.0
+        sd0[:n_cont] = np.where(moving, x.std(axis=0), 1.0)
+    cont = np.arange(d) < n_cont
+    factor = 1.06 * n ** (-1.0 / (d + 4))
+    start = np.where(cont, factor * s, 1.0)
+    lower = np.where(cont, s * 0.5 / n, 0.05)
+    upper = np.where(cont, 100 * s, 100.0)
+    reference = np.where(cont, factor * np.where(sd0 > 0, sd0, 1.0), 1.0)
+    return start, lower, upper, reference
+
+
+def _global(p: Problem, objective, *, reference=True) -> np.ndarray:
+    """Column bandwidths minimising ``objective(column bandwidths)`` over one value per feature, +inf allowed.
+
+    A constant continuous feature is smoothed out (h = inf) without being searched.
+    """
+    start, lower, upper, ref = _feature_box(p)
+    const = np.zeros(p.n_features, dtype=bool)
+    const[: p.smoother.n_continuous] = np.ptp(p.smoother.X[:, : p.smoother.n_continuous], axis=0) == 0
+    if const.all():
+        return np.full(p.groups.size, np.inf)
+    free = ~const
+
+    def full(hf):
+        out = np.full(p.n_features, np.inf)
+        out[free] = hf
+        return search_columns(out, p.groups, p.smoother.n_continuous, p.encoding.categories, p.encoding.levels)
+
+    progress = None
+    if p.progress is not None:
+        progress = lambda step, total, h, value: p.progress(step, None, full(h), value)  # noqa: E731
+    start, lower, upper, ref = start[free], lower[free], upper[free], ref[free]
+    res = global_search(lambda hf: objective(full(hf)), start, lower=lower, upper=upper,
+                        reference_start=ref if reference else None, n_grid=16, progress=progress,
+                        max_evaluations=MAX_EVALUATIONS)
+    return full(res.bandwidth)
+
+
+def _loo_objective(p: Problem):
+    """Leave-one-out squared error (regressor) or log-loss (classifier) of the column bandwidths."""
+    sm = p.smoother
+    if p.objective == "squared":
+        return loo_loss(sm, p.y_fit)
+    Y, w = np.asarray(p.Y, dtype=np.float64), sm.weights
+
+    def logloss(h):
+        prob, _ = local_fit(sm, sm.X, Y, h, exclude_self=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            loss = -np.log(np.clip((prob * Y).sum(axis=1), 1e-15, None))
+        return float(np.sum(w * loss) / np.sum(w)) if np.all(np.isfinite(loss)) else np.inf
+
+    return logloss
+
+
+def _leave_one_out_search(p: Problem) -> np.ndarray:
+    """One feature: the scalar grid-and-Brent search; several: the global search (bandwidths may go to +inf)."""
+    if p.n_features == 1 and not p.encoding.levels:
+        return _leave_one_out(p)
+    return _global(p, _loo_objective(p))
+
+
+def _information(name):
+    """Selector minimising AICc or GCV (:mod:`nadaraya.stats.criteria`) of the estimator's own fit."""
+
+    def select(p: Problem) -> np.ndarray:
+        sm = p.smoother
+        if p.objective != "squared":
+            raise ValueError(f"bandwidth={name!r} is a regression criterion; the classifier takes 'loo' or a rule")
+        Y = np.asarray(p.y_fit, dtype=np.float64).reshape(sm.X.shape[0], -1)
+        if Y.shape[1] != 1:
+            raise ValueError(f"bandwidth={name!r} needs a single target; y has {Y.shape[1]} columns")
+        score = criteria.aicc if name == "aicc" else criteria.gcv
+
+        def objective(h):
+            fitted, _ = local_fit(sm, sm.X, Y, h)
+            rss = float(np.sum(sm.weights * ((Y - fitted) ** 2).sum(axis=1)))
+            trace = float(np.sum(hat_diagonal(sm, h)))
+            return score(criteria.SmootherSummary(rss, trace, float(sm.weights.sum())))
+
+        return _global(p, objective, reference=False)
+
+    return select
+
+
+def _plugin(p: Problem) -> np.ndarray:
+    """KernSmooth dpill's direct plug-in bandwidth, exactly (:mod:`nadaraya.stats.plugin`): one continuous feature."""
+    sm = p.smoother
+    if p.n_features != 1 or sm.n_continuous != 1 or p.objective != "squared":
+        raise ValueError(
+            "bandwidth='plugin' is the Ruppert-Sheather-Wand plug-in for one continuous feature and a numeric "
+            f"target; got {p.n_features} feature(s) ({sm.n_continuous} continuous)"
+        )
+    Y = np.asarray(p.y_fit, dtype=np.float64).reshape(sm.X.shape[0], -1)
+    if Y.shape[1] != 1 or p.sample_weight is not None:
+        raise ValueError("bandwidth='plugin' needs a single target and no sample_weight")
+    return np.array([plugin_bandwidth(sm.X[:, 0], Y[:, 0], method=sm.method).bandwidth])
+
+
 def _rule_of_thumb(p: Problem) -> np.ndarray:
     if p.n_features > p.smoother.n_continuous:
         raise ValueError(
@@ -62,15 +180,18 @@ def _rule_of_thumb(p: Problem) -> np.ndarray:
 
 
 #: bandwidth= name -> selector.
-SELECTORS = {"loo": _leave_one_out, "scott": _rule_of_thumb, "silverman": _rule_of_thumb}
+SELECTORS = {"loo": _leave_one_out_search, "scott": _rule_of_thumb, "silverman": _rule_of_thumb,
+             "plugin": _plugin, "aicc": _information("aicc"), "gcv": _information("gcv")}
 
 
 def choose_bandwidth(p: Problem, given) -> np.ndarray:
     """The column bandwidths: from the selector ``p.method`` names, or from ``given`` (one per feature)."""
     if isinstance(given, str):
         return np.asarray(SELECTORS[given](p), dtype=np.float64)
+    if given is None:  # the pure nearest-neighbour bandwidth: d_k / c in raw units
+        return np.ones(p.groups.size)
     if np.size(given) not in (1, p.n_features):
         raise ValueError(f"bandwidth has {np.size(given)} values but X has {p.n_features} features")
     per_feature = np.broadcast_to(np.asarray(given, dtype=float).reshape(-1), (p.n_features,))
-    return np.asarray(column_bandwidths(per_feature, p.groups, p.smoother.n_continuous, p.encoding.categories),
-                      dtype=np.float64)
+    return np.asarray(column_bandwidths(per_feature, p.groups, p.smoother.n_continuous, p.encoding.categories,
+                                        p.encoding.levels), dtype=np.float64)
