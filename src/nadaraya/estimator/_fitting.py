@@ -99,7 +99,8 @@ def regression_state(fit: Fit) -> dict:
     nu1 = float(np.nansum(diag.hat_diagonal(sm, h)))
     nu2 = float(np.nansum(diag.smoother_norm2(sm, sm.X, h)))
     rss = np.sum(w[:, None] * (Y - fitted) ** 2, axis=0)
-    sigma2 = rss / (float(np.sum(w)) - 2 * nu1 + nu2)
+    dof = float(np.sum(w)) - 2 * nu1 + nu2  # residual degrees of freedom; none left when the fit interpolates
+    sigma2 = rss / dof if dof > 0 else np.full_like(rss, np.nan)
     return dict(
         fit.state, y_=Y, _y_1d=np.ndim(fit.Y) == 1, residuals_=Y - fitted,
         loo_mse_=float(np.sum(w[ok] * resid[ok]) / np.sum(w[ok])) if ok.any() else np.nan,
@@ -155,8 +156,8 @@ class PlainRegressor:
     #: Its parameters and their defaults (tests/test_startup.py checks them against the estimator's ``__init__``).
     DEFAULTS = {"kernel": "gaussian", "bandwidth": "loo", "order": 0, "categorical": None, "method": "auto",
                 "neighbours": None, "variance": "local", "ordered": None}
-    #: Each parameter's checker: the one of :mod:`._params` named after it, as the estimator declares.
-    _parameter_checks = {name: getattr(P, name.upper()) for name in DEFAULTS}
+    #: Each parameter's checker, as the estimator declares them.
+    _parameter_checks = P.REGRESSOR_CHECKS
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.DEFAULTS))

@@ -122,6 +122,10 @@ def _nearest_neighbours(p):
 
 
 #: Rules over several parameters, run after each parameter's own check.
+#: The regressor's parameters and their checkers: NadarayaWatsonRegressor and the CLI's PlainRegressor declare these.
+REGRESSOR_CHECKS = {"kernel": KERNEL, "bandwidth": BANDWIDTH, "order": ORDER, "categorical": CATEGORICAL,
+                    "method": METHOD, "neighbours": NEIGHBOURS, "variance": VARIANCE, "ordered": CATEGORICAL}
+
 JOINT_RULES = (_categorical_needs_gaussian, _ordered_needs_gaussian, _nearest_neighbours)
 
 

@@ -82,9 +82,7 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
     """
 
     _y_numeric = True
-    _parameter_checks = {"kernel": P.KERNEL, "bandwidth": P.BANDWIDTH, "order": P.ORDER,
-                         "categorical": P.CATEGORICAL, "method": P.METHOD, "neighbours": P.NEIGHBOURS,
-                         "variance": P.VARIANCE, "ordered": P.CATEGORICAL}
+    _parameter_checks = P.REGRESSOR_CHECKS
 
     def __init__(self, kernel="gaussian", bandwidth="loo", order=0, *, categorical=None, method="auto",
                  neighbours=None, variance="local", ordered=None):
