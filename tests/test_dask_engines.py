@@ -15,6 +15,7 @@ pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
 from dask.callbacks import Callback  # noqa: E402
+from global_state import preserved_environ  # noqa: E402
 
 import nadaraya as nw  # noqa: E402
 from nadaraya import dask as nwd  # noqa: E402
@@ -26,13 +27,21 @@ from nadaraya.kernels import KERNELS  # noqa: E402
 BIG = 2_900
 
 
+#: Two single-threaded worker processes on loopback.
+CLUSTER = dict(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+               silence_logs=40)
+
+
 @pytest.fixture(scope="module")
 def client():
-    """Two single-threaded worker processes on loopback; not the default client (no global state left)."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=40) as cluster, \
-            distributed.Client(cluster, set_as_default=False) as c:
-        yield c
+    """A LocalCluster's client, never the default one; the nannies' changes to os.environ are undone."""
+    with preserved_environ():  # a nanny sets its workers' environment in this process (tests/global_state.py)
+        cluster = distributed.LocalCluster(**CLUSTER)
+        c = distributed.Client(cluster, set_as_default=False)
+    yield c
+    with preserved_environ():
+        c.close()
+        cluster.close()
 
 
 def _data(n, d=None, seed=0):
