@@ -19,6 +19,9 @@ select      leave-one-out bandwidth selection: n = 1,000 beside statsmodels'
             KernelReg(bw="cv_ls"), and n = 10^5 alone, in 1-D and 4-D
 dask        strong scaling on a LocalCluster with 1 and 2 workers
             (benchmarks/dask_scaling.py)
+threads     200 leave-one-out passes at n = 1000 and the estimator's LOO
+            search, default threads against one, with a busy loop holding
+            one core and without (benchmarks/bench_threads.py)
 
 Every timing is the best of a few repeats (``time.perf_counter``) after a
 warm-up call; a case whose single call is long gets fewer repeats (the table
@@ -39,6 +42,7 @@ import bench_dask
 import bench_loo
 import bench_scale
 import bench_select
+import bench_threads
 import bench_throughput
 import startup
 from harness import FULL, HERE, QUICK, cpu_snapshot, log, machine_info, other_load, short_error, write_atomic
@@ -51,6 +55,7 @@ MODULES = {
     "select": bench_select,
     "dask": bench_dask,
     "startup": startup,
+    "threads": bench_threads,
 }
 SECTIONS = tuple(MODULES)
 ALIASES = {str(i + 1): name for i, name in enumerate(SECTIONS)}
@@ -93,7 +98,7 @@ def parse_args(argv=None):
         action="append",
         metavar="SECTION",
         choices=SECTIONS + tuple(ALIASES),
-        help="run only this section (throughput|scale|loo|select|dask|startup, or 1-6); repeatable",
+        help="run only this section (" + "|".join(SECTIONS) + f", or 1-{len(SECTIONS)}); repeatable",
     )
     p.add_argument("--threads", type=int, default=2, help="threads for nadaraya, pykeops and torch (default 2)")
     p.add_argument("--repeats", type=int, default=3, help="best of this many timed calls (default 3)")

@@ -12,6 +12,10 @@ gauss2d   2-D Gaussian, m = n = 10^6, h = 0.01, tol 1e-10 (target: under 30 s); 
           against the stream engine on 2000 of the queries
 kde3d     the Gaussian sums scikit-learn's KernelDensity (kd_tree, rtol = 1e-10) can
           express (values = 1), on gauss3d's inputs: log-density difference and ratio
+loo4d     leave-one-out bandwidth search (``nadaraya.bandwidth.search_bandwidth``, engine
+          "auto", which takes the tree engine), 4-D Epanechnikov, n = 10^5 uniform on
+          [0, 1]^4 (target: under 30 s); the time, objective evaluations and bandwidth
+loo2d     the same, 2-D Gaussian, n = 2 * 10^5 (target: under 60 s)
 
 ``--crossover`` instead times the tree and stream engines in this process on
 m = n from 2,000 to 64,000, uniform data in d = 1, 2, 3, 4, 6, 8 with Scott's
@@ -44,12 +48,15 @@ from pathlib import Path
 
 import numpy as np
 
-CASES = ("epan2d", "gauss3d", "gauss2d", "kde3d")
+CASES = ("epan2d", "gauss3d", "gauss2d", "kde3d", "loo4d", "loo2d")
+LOO = {"loo4d": (100_000, 4, "epanechnikov"), "loo2d": (200_000, 2, "gaussian")}
 IMPLS = {
     "epan2d": ("tree", "ckdtree"),
     "gauss3d": ("tree", "stream"),
     "gauss2d": ("tree", "stream_sample"),
     "kde3d": ("tree_logsum", "sklearn"),
+    "loo4d": ("loo",),
+    "loo2d": ("loo",),
 }
 TOL = 1e-10
 
@@ -57,6 +64,11 @@ TOL = 1e-10
 def inputs(case: str, scale: float):
     """(queries, keys, values, h, kernel) of a case, from a fixed seed."""
     rng = np.random.default_rng(11)
+    if case in LOO:
+        n0, d, kernel = LOO[case]
+        n = max(1000, int(n0 * scale))
+        keys = rng.uniform(size=(n, d))
+        return keys, keys, np.sin(6.0 * keys).sum(axis=1) + rng.normal(scale=0.1, size=n), None, kernel
     if case == "epan2d":
         n = max(1000, int(1_000_000 * scale))
         h = math.sqrt(50.0 / (math.pi * n))  # n pi h^2 = 50 keys in the support
@@ -124,7 +136,22 @@ def _sklearn(q, k, v, h, kernel, threads):
     return kde.score_samples(q) + math.log(k.shape[0]) + 0.5 * d * math.log(2.0 * math.pi * h * h)
 
 
-RUNNERS = {"tree": _tree, "tree_logsum": _tree_logsum, "stream": _stream, "stream_sample": _stream,
+def _loo(q, k, v, h, kernel, threads, engine="auto"):
+    """The leave-one-out search a user runs (engine "auto"): returns (evaluations, bandwidths...)."""
+    from nadaraya.bandwidth import search_bandwidth
+
+    with _numba_threads(threads):
+        res = search_bandwidth(k, v, kernel=kernel, engine=engine)
+    return np.concatenate([[res.evaluations], np.atleast_1d(res.bandwidth)])
+
+
+def _numba_threads(threads):
+    from nadaraya.engines._jitmath import threads as numba_threads
+
+    return numba_threads(threads)
+
+
+RUNNERS = {"loo": _loo, "tree": _tree, "tree_logsum": _tree_logsum, "stream": _stream, "stream_sample": _stream,
            "ckdtree": _ckdtree, "sklearn": _sklearn}
 
 
@@ -134,7 +161,10 @@ def run_one(case: str, impl: str, scale: float, threads: int, out: Path) -> dict
     if impl == "stream_sample":
         q = q[:2000]
     fn = RUNNERS[impl]
-    fn(q[:200], k[:2000], v[:2000], h, kernel, threads)  # load / compile
+    if impl == "loo":  # load / compile the tree engine, which "auto" takes at full size only
+        _loo(None, k[:2000], v[:2000], h, kernel, threads, engine="tree")
+    else:
+        fn(q[:200], k[:2000], v[:2000], h, kernel, threads)  # load / compile
     tracemalloc.start()
     t0 = time.perf_counter()
     res = fn(q, k, v, h, kernel, threads)
@@ -171,6 +201,15 @@ def _row(case, a_name, a, b_name, b, v):
     mem = f"{a['peak_rss_bytes'] / 2**20:.0f} / {b['peak_rss_bytes'] / 2**20:.0f}"
     return (f"| {case} (m = n = {a['n']:,}) | {a_name} {a['wall_s']:.2f} s | {b_name} {b['wall_s']:.2f} s "
             f"| {ratio:.1f}x | {err:.2e}{'' if same_nan else ' (NaN differ)'} | {mem} |")
+
+
+def _loo_row(case, a):
+    if "error" in a:
+        return f"| {case} | loo: {a['error']} | | | | |"
+    n0, d, kernel = LOO[case]
+    evals, h = int(a["result"][0]), a["result"][1:]
+    return (f"| {case} ({kernel}, d = {d}, n = {a['n']:,}) | search {a['wall_s']:.2f} s | {evals} evaluations, "
+            f"h = {np.array2string(h, precision=3)} | | | {a['peak_rss_bytes'] / 2**20:.0f} |")
 
 
 def crossover(threads: int, sizes=(2000, 8000, 32000, 64000)):
@@ -219,6 +258,10 @@ def main(argv=None):
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for case in args.only or CASES:
+            if case in LOO:
+                a = _subprocess(case, "loo", args.scale, args.threads, folder)
+                print(_loo_row(case, a), flush=True)
+                continue
             a_name, b_name = IMPLS[case]
             a = _subprocess(case, a_name, args.scale, args.threads, folder)
             b = _subprocess(case, b_name, args.scale, args.threads, folder)

@@ -95,6 +95,21 @@ def test_every_dimension(kernel, d):
     _assert_agree(tree.pool(q, k, v, nw.KERNELS[kernel]), _reference(q, k, v, kernel), v, kernel, np.float64)
 
 
+@pytest.mark.parametrize("kernel", ["epanechnikov", "boxcar", "tricube"])
+def test_exclude_self_in_a_node_larger_than_a_run(kernel):
+    # every key inside every support: the root (more than DIRECT_MAX keys) is in each block's list of whole
+    # nodes and holds each query's own key, so it is split, not summed as one run (that overflowed the
+    # run buffer and crashed a leave-one-out search at large h)
+    n = 2 * tree.DIRECT_MAX + 500
+    rng = np.random.default_rng(7)
+    k = rng.uniform(0.0, 0.6, size=(1, n, 2))
+    v = rng.normal(size=(1, n, 1))
+    got = tree.pool(k, k, v, nw.KERNELS[kernel], True)
+    rows = slice(0, 300)
+    want = _reference(k[:, rows], k, v, kernel, exclude_self=True)
+    _assert_agree(got[:, rows], want, v, kernel, np.float64, kernel)
+
+
 @pytest.mark.parametrize("kernel", ["biweight", "tricube"])
 def test_block_lists_overflow_falls_back_to_per_query_walks(kernel, monkeypatch):
     rng = np.random.default_rng(2)

@@ -1,5 +1,7 @@
 """Numba helpers of the compiled engines: a vectorisable ``exp``, bit tricks, thread counts.
 
+(How engine loops share work between threads is :mod:`nadaraya.engines._parallel`.)
+
 Importing this module registers the jitted implementations of
 :func:`nadaraya.kernels.like` and :func:`nadaraya.kernels.exp_nonpositive`,
 the two primitives the kernels' :class:`~nadaraya.kernels.ScalarForm`
@@ -160,7 +162,15 @@ def min_bits(bits, current):
 
 @contextmanager
 def threads(num_threads):
-    """Run with ``num_threads`` Numba threads (at most ``NUMBA_NUM_THREADS``), restoring the count after."""
+    """Run with ``num_threads`` Numba threads (at most ``NUMBA_NUM_THREADS``), restoring the count after.
+
+    Only for loops that use Numba's ``prange``, which schedules statically
+    (on the OpenMP layer even with ``numba.set_parallel_chunksize``): one
+    busy core then stalls the whole loop. New engine loops should claim
+    their chunks instead (:mod:`nadaraya.engines._parallel`: ``claim`` /
+    ``finish`` in a ``nogil`` loop, run by ``run_claimed``; or ``map_chunks``),
+    as the stream and sorted engines do.
+    """
     if num_threads is None:
         yield
         return

@@ -8,8 +8,10 @@ denominator ``sum_j K(t_j) / K(t_min)`` and the weighted sum
 buffer; when the tile holds a nearer key the running sums are rescaled once by
 ``K(t_min_old) / K(t_min_new)``, then the tile's weights are summed. No row of
 weights, no m x n array and no mask is ever built; ``exclude_self`` marks one
-buffer entry. Threads take blocks of 16 queries, which walk the keys together
-so that each tile is read from memory once per block.
+buffer entry. The queries go in blocks of 16, which walk the keys together
+so that each tile is read from memory once per block; threads claim the
+blocks one at a time as they go (:mod:`nadaraya.engines._parallel`), so a
+thread that another process holds off a core delays only its own block.
 
 The weights are the softmax of :meth:`nadaraya.kernels.Kernel.score` with the
 maximum subtracted, written in the form that is cheapest to evaluate, which
@@ -48,10 +50,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..kernels import KERNELS, Kernel, ScalarForm, like
-from ._jitmath import FM_EXP, bits_of, from_bits, min_bits, threads
+from ._jitmath import FM_EXP, bits_of, from_bits, min_bits
+from ._parallel import all_done, claim, finish, run_claimed, thread_count
 from .state import Partials, finalize, merge
 
 __all__ = ["NAME", "OPTIONS", "Partials", "supports", "prefer", "pool", "partials", "merge", "finalize"]
@@ -211,7 +214,7 @@ def _weighted_sums(w, vt, start, acc):
         acc[c] += a
 
 
-def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den, acc):
+def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den, acc, claims):
     """Online softmax of every query over all keys, for one kernel.
 
     Fills ``t_min`` (b, m), ``den`` (b, m) and ``acc`` (b, m, k).
@@ -219,9 +222,12 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
     On return ``t_min`` holds the largest score ``log K(t_min)`` (-inf where
     ``den`` is 0), and ``den`` and ``acc`` are relative to ``K(t_min)``.
 
-    Threads take blocks of queries; a block walks the keys tile by tile, so
-    a tile is read from memory once and then from cache by every query of
-    the block. Per query and tile: distances into the thread's buffer (the
+    The work is cut into blocks of ``_QUERY_BLOCK`` queries, which every
+    thread running this function claims one at a time from ``claims`` (see
+    :mod:`nadaraya.engines._parallel`) until none is left; returns whether
+    every block was finished by then. A block walks the keys tile by
+    tile, so a tile is read from memory once and then from cache by every
+    query of the block. Per query and tile: distances into the thread's buffer (the
     excluded key's set to NaN, which is never the minimum and which every
     weight function maps to 0), the tile's nearest key ``tt``, a rescale of
     the running sums when ``tt < t_min``, then the tile's weights
@@ -234,7 +240,9 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
     b, m, _ = queries.shape
     n, k = kt.shape[2], vt.shape[1]
     per_batch = (m + _QUERY_BLOCK - 1) // _QUERY_BLOCK
-    for blk in prange(b * per_batch):
+    n_blocks = b * per_batch
+    blk = claim(claims)
+    while blk < n_blocks:
         bi = blk // per_batch
         i0 = (blk - bi * per_batch) * _QUERY_BLOCK
         i1 = min(m, i0 + _QUERY_BLOCK)
@@ -278,15 +286,18 @@ def _stream_template(queries, kt, vt, exclude_self, key_offset, tile, t_min, den
                 _weighted_sums(t, values, start, a)
         for i in range(i0, i1):
             t_min[bi, i] = _SCORE(t_min[bi, i]) if den[bi, i] > 0.0 else -np.inf
+        finish(claims)
+        blk = claim(claims)
+    return all_done(claims, n_blocks)
 
 
 _WEIGHT = _REFERENCE = _SCORE = _INSIDE = _WEIGHTS = _SUMS = None  # set per kernel in the compiled copies
 
-_JITMATH_SOURCE = (Path(__file__).parent / "_jitmath.py").read_bytes()
+_JITMATH_SOURCE = b"".join((Path(__file__).parent / name).read_bytes() for name in ("_jitmath.py", "_parallel.py"))
 
 
 def _digest(form: ScalarForm) -> str:
-    """A digest of the kernel's formulas and the jitted helpers: the on-disk cache entry's name carries it."""
+    """A digest of the kernel's formulas and of the jitted helpers: the on-disk cache entry's name carries it."""
     h = hashlib.sha1(_JITMATH_SOURCE)
     for fn in form:
         if fn is not None:
@@ -297,7 +308,7 @@ def _digest(form: ScalarForm) -> str:
 
 @lru_cache(maxsize=None)
 def _compiled(name: str, form: ScalarForm):
-    """:func:`_stream_template` compiled for one kernel (parallel, cached on disk per kernel and dtype)."""
+    """:func:`_stream_template` compiled for one kernel (``nogil``, cached on disk per kernel and dtype)."""
     f = _formulas(form)
     weights, sums = _make_loops(f.weight)
     glb = dict(globals(), _WEIGHT=f.weight, _REFERENCE=f.reference, _SCORE=f.score, _INSIDE=f.inside)
@@ -306,7 +317,7 @@ def _compiled(name: str, form: ScalarForm):
     fn = types.FunctionType(tmpl.__code__, glb, tmpl.__name__, tmpl.__defaults__, tmpl.__closure__)
     fn.__qualname__ = f"_stream_{''.join(c if c.isalnum() else '_' for c in name)}_{_digest(form)}"
     fn.__doc__ = tmpl.__doc__
-    return njit(parallel=True, fastmath=_FM_SUM, cache=True)(fn)
+    return njit(nogil=True, fastmath=_FM_SUM, cache=True)(fn)
 
 
 # ------------------------------------------------------------------ Python API
@@ -354,11 +365,12 @@ def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads):
     max_score = np.empty((b, m), dtype=dtype)
     den = np.empty((b, m), dtype=dtype)
     acc = np.zeros((b, m, values.shape[2]), dtype=dtype)
+    threads = thread_count(num_threads)
     if num_threads is None and b * m * keys.shape[1] <= SERIAL_PAIRS:
-        num_threads = 1
-    with threads(num_threads):
-        tile = _tile(queries.shape[2], values.shape[2], dtype.itemsize)
-        loop(queries, kt, vt, bool(exclude_self), int(key_offset), tile, max_score, den, acc)
+        threads = 1
+    tile = _tile(queries.shape[2], values.shape[2], dtype.itemsize)
+    args = (queries, kt, vt, bool(exclude_self), int(key_offset), tile, max_score, den, acc)
+    run_claimed(loop, min(threads, max(1, b * -(-m // _QUERY_BLOCK))), *args)
     return max_score, den, acc
 
 

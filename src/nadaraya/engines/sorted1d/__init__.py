@@ -31,7 +31,7 @@ import numpy as np
 from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
 from ..state import Partials
-from ._common import thread_count
+from .._parallel import thread_count
 from .compact import pool_compact
 from .exponential import pool_exp
 from .gaussian import pool_gauss

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+
+from .._parallel import map_chunks
 
 #: Fewest queries (or nodes) worth splitting over threads.
 PARALLEL_MIN = 2048
@@ -34,28 +35,18 @@ def sinpi_half(x):
     return s if x > 0 else -s
 
 
-def thread_count(num_threads):
-    """Threads for one call: ``num_threads`` (at most ``NUMBA_NUM_THREADS``) or Numba's current setting."""
-    if num_threads is None:
-        return numba.get_num_threads()
-    return max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS))
-
-
 def parallel(fn, count, threads, *args, work=None):
     """``fn(*args, i0, i1)`` over chunks of ``range(count)``, on ``threads`` threads; the results, in order.
 
-    ``fn`` is a Numba function compiled with ``nogil=True``, so the chunks run
-    concurrently on a thread pool (Numba's own parallel backend would add
-    seconds of compilation per function for the same speed). ``work`` (default
-    ``count``) decides whether splitting is worth it.
+    ``fn`` is a Numba function compiled with ``nogil=True``. Below
+    ``PARALLEL_MIN`` items of ``work`` (default ``count``) it runs as one
+    chunk on the calling thread; otherwise the chunks are claimed one at a
+    time by whichever threads run (:func:`nadaraya.engines._parallel.map_chunks`),
+    so a thread held off a core by another process delays only its chunk.
+    (Numba's own parallel backend would add seconds of compilation per
+    function, and schedules statically.)
     """
-    work = count if work is None else work
-    chunks = max(1, min(count, 8 * threads)) if threads > 1 and work >= PARALLEL_MIN else 1
-    bounds = [(c * count // chunks, (c + 1) * count // chunks) for c in range(chunks)]
-    if chunks == 1:
-        return [fn(*args, i0, i1) for i0, i1 in bounds]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(lambda b: fn(*args, b[0], b[1]), bounds))
+    return map_chunks(fn, count, threads, *args, work=work, min_work=PARALLEL_MIN)
 
 
 @numba.njit(cache=True)

@@ -12,8 +12,10 @@ the compact kernels a block walks the key tree once for all its queries (a
 dual-tree walk on bounding boxes, giving the block's lists of nodes inside
 every query's support and of leaves near it); for the Gaussian and Laplace
 kernels each query walks the tree depth first (a shared walk measured
-slower there). Keys are stored dimension-major in tree order, so a leaf is
-summed by vectorised loops. Sums are in float64 whatever the dtype; the
+slower there), and leaves it sums that sit next to each other in tree order
+are joined into one run before they are summed. Keys are stored
+dimension-major in tree order, so a run is summed by vectorised loops (one
+fused exp-and-sum pass for one value column). Sums are in float64 whatever the dtype; the
 result has the input dtype. Memory is O(m + n): no m × n array, no
 neighbour lists (a block's lists hold at most :data:`LIST_MAX` nodes).
 
@@ -55,19 +57,17 @@ for ``exclude_self``).
 All loops are Numba functions (``cache=True``) compiled on first use, for
 float64 arrays only (float32 inputs are copied to float64; their support test
 is done in float32). Threads: ``num_threads`` (at most ``NUMBA_NUM_THREADS``),
-default Numba's setting, restored after the call.
+default Numba's setting (never changed); they claim blocks of queries (or of
+nodes) one at a time as they go (:mod:`nadaraya.engines._parallel`).
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-import numba
 import numpy as np
 
 from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
-from .._jitmath import threads
+from .._parallel import thread_count
 from ..state import Partials, finalize
 from . import compact, gauss
 from .kdtree import build, morton_order
@@ -82,9 +82,10 @@ EXACT = False
 #: Largest input dimension the engine accepts (a k-d tree loses its edge well before that).
 MAX_DIM = 16
 #: Keys per leaf of the key tree, for the compact kernels and for the Gaussian and Laplace kernels
-#: (whose walks visit many more nodes: a larger leaf trades cheap vectorised key sums for node visits).
+#: (whose walks visit many more nodes: a larger leaf trades cheap vectorised key sums for node visits;
+#: measured on the 3-D and 2-D Gaussian benchmark cases: 256 beat 128, 512 was no better).
 LEAF = 64
-LEAF_EXP = 128
+LEAF_EXP = 256
 #: Nodes of at most this many keys that lie wholly inside a support (compact kernels) or wholly where
 #: no key can be dropped (Gaussian, Laplace) are summed as one run of keys, without descending.
 DIRECT_MAX = 4096
@@ -94,7 +95,7 @@ QUERY_BLOCK = 16
 #: Capacity of a block's node lists (a block whose lists would be longer walks the tree per query).
 LIST_MAX = 2048
 #: Largest weight bound of one dropped node, as a fraction of the query's drop budget (tol / 9 of its weight).
-DROP = 2.0**-3
+DROP = 2.0**-5
 #: Largest ``|q - c| r`` at which a Gaussian node is summed from its Taylor moments.
 RHO = 0.5
 #: A node gets Taylor moments when it holds at least this many times as many keys as the series has terms.
@@ -142,22 +143,12 @@ def prefer(kernel: Kernel, shape) -> bool:
     return kernel.name == "gaussian" and d <= GAUSS_AUTO_MAX_DIM and m * n >= GAUSS_AUTO_PAIRS
 
 
-@contextmanager
-def _dynamic_schedule():
-    """Parallel loops hand out one iteration (a block of queries or nodes) at a time, restored after."""
-    previous = numba.set_parallel_chunksize(1)
-    try:
-        yield
-    finally:
-        numba.set_parallel_chunksize(previous)
-
-
 def _margin(dtype, d):
     """Relative slack of the box tests: the float64 box distances against the dtype's per-key ``t``."""
     return 8.0 * (d + 1) * float(np.finfo(dtype).eps)
 
 
-def _compact_sums(kernel, tk, kt, vt, qs, excl, f32, margin):
+def _compact_sums(kernel, tk, kt, vt, qs, excl, f32, margin, threads):
     """(sum K v, sum K) per query (tree order) for a compact kernel."""
     e = compact.poly_in_t(kernel.poly)
     degree = -1 if e is None else max(i for i in range(3) if e[i] != 0.0)
@@ -166,7 +157,7 @@ def _compact_sums(kernel, tk, kt, vt, qs, excl, f32, margin):
     if degree >= 0:
         L = compact.moment_terms(degree, d)
         nodes = np.flatnonzero((tk.radius <= 1.0) & (count * (d + kc) >= L * kc))
-        M = compact.node_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, degree, L)
+        M = compact.node_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, degree, L, threads=threads)
     else:
         e, nodes, M = (0.0, 0.0, 0.0), np.zeros(0, np.int64), np.zeros((0, 1, kc))
     slot = np.full(tk.lo.shape[0], -1, np.int64)
@@ -175,12 +166,12 @@ def _compact_sums(kernel, tk, kt, vt, qs, excl, f32, margin):
     compact.compact_blocks(
         qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre, tk.radius, kt, vt,
         compact.CODES[kernel.name], kernel.name == "boxcar", f32, margin, slot, M, degree, *e,
-        compact.CERTIFICATE_RATIO, QUERY_BLOCK, DIRECT_MAX, LIST_MAX, out,
+        compact.CERTIFICATE_RATIO, QUERY_BLOCK, DIRECT_MAX, LIST_MAX, out, threads=threads,
     )
     return out
 
 
-def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol):
+def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads):
     """(sum w v, sum w) per query (tree order), weights relative to the nearest key."""
     tol = max(float(tol), MIN_TOL)
     d, kc = kt.shape[0], vt.shape[0]
@@ -191,7 +182,7 @@ def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol):
     nodes = np.zeros(0, np.int64)
     if not laplace and T <= MAX_TERMS:
         nodes = np.flatnonzero((count >= EXPAND_MIN * T) & (tk.radius <= TAYLOR_RADIUS))
-    E = gauss.taylor_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, parent, dim, inv)
+    E = gauss.taylor_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, parent, dim, inv, threads=threads)
     slot = np.full(tk.lo.shape[0], -1, np.int64)
     slot[nodes] = np.arange(nodes.shape[0])
     out = np.empty((qs.shape[0], kc))
@@ -200,11 +191,12 @@ def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol):
         qs, excl, t_nn, tol / 9.0, DROP * tol / 9.0, 1.0 - _margin(np.float32 if f32 else np.float64, d), tk.lo,
         tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
         tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, QUERY_BLOCK, DIRECT_MAX, out, dropped,
+        threads=threads,
     )
     return out
 
 
-def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score):
+def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score, threads):
     """Partials of one batch element in float64: (max score (m,), denominator (m,), sums (m, k))."""
     m, d = q.shape
     n, kv = v.shape
@@ -231,9 +223,9 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score):
         t_nn = np.empty(m)
         gauss.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32,
                              1.0 - _margin(q.dtype, d), QUERY_BLOCK,
-                             max(LEAF, LEAF_EXP), t_nn)
+                             max(LEAF, LEAF_EXP), t_nn, threads=threads)
     if kernel.compact:
-        out = _compact_sums(kernel, tk, kt, vt, qs, excl, f32, _margin(q.dtype, d))
+        out = _compact_sums(kernel, tk, kt, vt, qs, excl, f32, _margin(q.dtype, d), threads)
         den = out[:, kv]
         score = np.full(m, -np.inf)
         if need_score:  # rescale to the largest weight, K(t_nn), as the partials are defined
@@ -243,7 +235,7 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score):
             out /= ref[:, None]
             den = out[:, kv]
     else:
-        out = _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol)
+        out = _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads)
         den = out[:, kv]
         score = -0.5 * t_nn if kernel.name == "gaussian" else -np.sqrt(t_nn)
     back = np.empty_like(qperm)
@@ -257,13 +249,13 @@ def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, t
     max_score = np.empty((b, m), dtype)
     den = np.empty((b, m), dtype)
     sums = np.empty((b, m, values.shape[2]), dtype)
+    threads = thread_count(num_threads)
     if num_threads is None and b * m * min(keys.shape[1], 1024) <= SERIAL_WORK:
-        num_threads = 1
-    with threads(num_threads), _dynamic_schedule():
-        for i in range(b):
-            max_score[i], den[i], sums[i] = _one(
-                queries[i], keys[i], values[i], kernel, exclude_self, key_offset, tol, need_score
-            )
+        threads = 1
+    for i in range(b):
+        max_score[i], den[i], sums[i] = _one(
+            queries[i], keys[i], values[i], kernel, exclude_self, key_offset, tol, need_score, threads
+        )
     return Partials(max_score, den, sums)
 
 

@@ -32,7 +32,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .._parallel import all_done, claim, finish, run_claimed
 
 from .kdtree import STACK, box_box_max_sq, box_box_min_sq, box_max_sq, box_min_sq, centred
 from .leaves import compact_run
@@ -59,13 +61,23 @@ def moment_terms(degree: int, d: int) -> int:
     return (1, d + 2, d + 2 + d * (d + 1) // 2 + d + 1)[degree]
 
 
-@njit(cache=True, parallel=True)
-def node_moments(kt, vt, lo, hi, centre, nodes, degree, L):
-    """Moments (see the module docstring) of the listed nodes → (len(nodes), L, kc)."""
+def node_moments(kt, vt, lo, hi, centre, nodes, degree, L, threads=1):
+    """Moments (see the module docstring) of the listed nodes → (len(nodes), L, kc).
+
+    On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
+    """
+    M = np.zeros((nodes.shape[0], L, vt.shape[0]))
+    run_claimed(_node_moments_loop, threads, kt, vt, lo, hi, centre, nodes, degree, M)
+    return M
+
+
+@njit(cache=True, nogil=True)
+def _node_moments_loop(kt, vt, lo, hi, centre, nodes, degree, M, claims):
+    """The chunk-claiming loop of :func:`node_moments` (see :mod:`nadaraya.engines._parallel`)."""
     d = kt.shape[0]
     kc = vt.shape[0]
-    M = np.zeros((nodes.shape[0], L, kc))
-    for s in prange(nodes.shape[0]):
+    s = claim(claims)
+    while s < nodes.shape[0]:
         j = nodes[s]
         x = np.empty(d)
         for i in range(lo[j], hi[j]):
@@ -89,7 +101,9 @@ def node_moments(kt, vt, lo, hi, centre, nodes, degree, L):
                 for c in range(d):
                     M[s, a + c, col] += v * x[c] * x2
                 M[s, a + d, col] += v * x2 * x2
-    return M
+        finish(claims)
+        s = claim(claims)
+    return all_done(claims, nodes.shape[0])
 
 
 @njit(cache=True)
@@ -202,8 +216,37 @@ def _block_lists(qlo, qhi, lo, hi, left, right, bmin, bmax, margin, slot, direct
 
 
 @njit(cache=True)
-def _query_lists(q, excl, whole, nw, near, nn, lo, hi, bmin, bmax, centre, radius, kt, vt, code, closed, f32,
-                 margin, slot, M, degree, e0, e1, e2, acc, buf):
+def _inside_node(q, excl, j, lo, hi, left, right, centre, radius, kt, vt, code, closed, f32, slot, M, degree, e0, e1,
+                 e2, acc, buf, stack):
+    """Add node j, wholly inside q's support, to acc: from moments where the excluded key is not in a node,
+    else key by key in runs of at most ``len(buf)``; returns (keys inside, certificate)."""
+    inside = 0
+    cert = 0.0
+    top = 0
+    stack[0] = j
+    while top >= 0:
+        x = stack[top]
+        top -= 1
+        a = lo[x]
+        b = hi[x]
+        if slot[x] >= 0 and not (a <= excl < b):
+            cert += _add_moments(q, x, slot[x], centre, radius, M, degree, e0, e1, e2, b - a, acc)
+            inside += b - a
+        elif b - a <= buf.shape[0] or left[x] < 0:
+            count, wsum = compact_run(q, kt, vt, a, b, excl, code, closed, f32, buf, acc)
+            inside += count
+            cert += wsum
+        else:
+            top += 1
+            stack[top] = right[x]
+            top += 1
+            stack[top] = left[x]
+    return inside, cert
+
+
+@njit(cache=True)
+def _query_lists(q, excl, whole, nw, near, nn, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed,
+                 f32, margin, slot, M, degree, e0, e1, e2, acc, buf, stack):
     """As :func:`_query`, over a block's lists instead of the whole tree."""
     acc[:] = 0.0
     inside = 0
@@ -215,8 +258,13 @@ def _query_lists(q, excl, whole, nw, near, nn, lo, hi, bmin, bmax, centre, radiu
         if slot[j] >= 0 and not (a <= excl < b):
             cert += _add_moments(q, j, slot[j], centre, radius, M, degree, e0, e1, e2, b - a, acc)
             inside += b - a
-        else:
+        elif b - a <= buf.shape[0]:
             count, wsum = compact_run(q, kt, vt, a, b, excl, code, closed, f32, buf, acc)
+            inside += count
+            cert += wsum
+        else:  # a moment node holding the excluded key, too large for one run
+            count, wsum = _inside_node(q, excl, j, lo, hi, left, right, centre, radius, kt, vt, code, closed, f32,
+                                       slot, M, degree, e0, e1, e2, acc, buf, stack)
             inside += count
             cert += wsum
     for s in range(nn):
@@ -229,9 +277,8 @@ def _query_lists(q, excl, whole, nw, near, nn, lo, hi, bmin, bmax, centre, radiu
     return inside, cert
 
 
-@njit(cache=True, parallel=True)
-def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed, f32, margin,
-                   slot, M, degree, e0, e1, e2, ratio, block, direct_max, list_max, out):
+def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed, f32, margin, slot, M,
+                   degree, e0, e1, e2, ratio, block, direct_max, list_max, out, threads=1):
     """Fill out[i] = (sum K v, sum K) for every query (rows in Z order), in blocks of ``block`` queries.
 
     Blocks are handed to threads one at a time (dynamic scheduling), so a
@@ -240,12 +287,24 @@ def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt
     query sums its lists. Rows with no key inside the support get a zero
     weight sum. Returns how many queries failed the rounding certificate
     (and were summed key by key).
+
+    On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
     """
+    fallbacks = np.zeros(-(-qs.shape[0] // block), np.int64)
+    run_claimed(_compact_blocks_loop, threads, qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code,
+                closed, f32, margin, slot, M, degree, e0, e1, e2, ratio, block, direct_max, list_max, out, fallbacks)
+    return int(fallbacks.sum())
+
+
+@njit(cache=True, nogil=True)
+def _compact_blocks_loop(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed, f32, margin,
+                         slot, M, degree, e0, e1, e2, ratio, block, direct_max, list_max, out, fallbacks, claims):
+    """The chunk-claiming loop of :func:`compact_blocks` (see :mod:`nadaraya.engines._parallel`)."""
     m, d = qs.shape
     kc = vt.shape[0]
     nblocks = (m + block - 1) // block
-    fallbacks = np.zeros(nblocks, np.int64)
-    for blk in prange(nblocks):
+    blk = claim(claims)
+    while blk < nblocks:
         acc = np.empty(kc)
         stack = np.empty(STACK, np.int64)
         buf = np.empty(direct_max)
@@ -262,8 +321,9 @@ def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt
         for i in range(i0, i1):
             q = qs[i]
             if nw >= 0:
-                inside, cert = _query_lists(q, excl[i], whole, nw, near, nn, lo, hi, bmin, bmax, centre, radius, kt,
-                                            vt, code, closed, f32, margin, slot, M, degree, e0, e1, e2, acc, buf)
+                inside, cert = _query_lists(q, excl[i], whole, nw, near, nn, lo, hi, left, right, bmin, bmax, centre,
+                                            radius, kt, vt, code, closed, f32, margin, slot, M, degree, e0, e1, e2,
+                                            acc, buf, stack)
             else:
                 inside, cert = _query(q, excl[i], lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code,
                                       closed, f32, margin, slot, M, degree, e0, e1, e2, True, acc, stack, buf)
@@ -274,4 +334,6 @@ def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt
             if inside == 0:
                 acc[:] = 0.0
             out[i] = acc
-    return fallbacks.sum()
+        finish(claims)
+        blk = claim(claims)
+    return all_done(claims, nblocks)

@@ -32,7 +32,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .._parallel import all_done, claim, finish, run_claimed
 
 from .kdtree import STACK, box_max_sq, box_min_sq, centred
 from .leaves import exp_run, run_t
@@ -74,14 +76,24 @@ def multi_indices(d: int, p: int):
     return np.array(parent, np.int64), np.array(dim, np.int64), np.array(inv)
 
 
-@njit(cache=True, parallel=True)
-def taylor_moments(kt, vt, lo, hi, centre, nodes, parent, dim, inv):
-    """Taylor moments E (see the module docstring) of the listed nodes → (len(nodes), T, kc)."""
+def taylor_moments(kt, vt, lo, hi, centre, nodes, parent, dim, inv, threads=1):
+    """Taylor moments E (see the module docstring) of the listed nodes → (len(nodes), T, kc).
+
+    On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
+    """
+    E = np.zeros((nodes.shape[0], parent.shape[0], vt.shape[0]))
+    run_claimed(_taylor_moments_loop, threads, kt, vt, lo, hi, centre, nodes, parent, dim, inv, E)
+    return E
+
+
+@njit(cache=True, nogil=True)
+def _taylor_moments_loop(kt, vt, lo, hi, centre, nodes, parent, dim, inv, E, claims):
+    """The chunk-claiming loop of :func:`taylor_moments` (see :mod:`nadaraya.engines._parallel`)."""
     d = kt.shape[0]
     kc = vt.shape[0]
     T = parent.shape[0]
-    E = np.zeros((nodes.shape[0], T, kc))
-    for s in prange(nodes.shape[0]):
+    s = claim(claims)
+    while s < nodes.shape[0]:
         j = nodes[s]
         x = np.empty(d)
         mono = np.empty(T)
@@ -94,7 +106,9 @@ def taylor_moments(kt, vt, lo, hi, centre, nodes, parent, dim, inv):
                 v = vt[col, i]
                 for a in range(T):
                     E[s, a, col] += v * mono[a]
-    return E
+        finish(claims)
+        s = claim(claims)
+    return all_done(claims, nodes.shape[0])
 
 
 @njit(cache=True)
@@ -126,16 +140,29 @@ def _nearest(q, excl, lo, hi, left, right, bmin, bmax, kt, f32, shrink, stack, b
     return best
 
 
-@njit(cache=True, parallel=True)
-def nearest_blocks(qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, shrink, block, leaf, out):
-    """out[i] = squared distance from query i to its nearest key (other than excl[i])."""
+def nearest_blocks(qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, shrink, block, leaf, out, threads=1):
+    """out[i] = squared distance from query i to its nearest key (other than excl[i]).
+
+    On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
+    """
+    run_claimed(_nearest_blocks_loop, threads, qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, shrink, block, leaf,
+                out)
+
+
+@njit(cache=True, nogil=True)
+def _nearest_blocks_loop(qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, shrink, block, leaf, out, claims):
+    """The chunk-claiming loop of :func:`nearest_blocks` (see :mod:`nadaraya.engines._parallel`)."""
     m = qs.shape[0]
     nblocks = (m + block - 1) // block
-    for blk in prange(nblocks):
+    blk = claim(claims)
+    while blk < nblocks:
         stack = np.empty(STACK, np.int64)
         buf = np.empty(leaf)
         for i in range(blk * block, min(m, (blk + 1) * block)):
             out[i] = _nearest(qs[i], excl[i], lo, hi, left, right, bmin, bmax, kt, f32, shrink, stack, buf)
+        finish(claims)
+        blk = claim(claims)
+    return all_done(claims, nblocks)
 
 
 @njit(cache=True, inline="always")
@@ -163,6 +190,8 @@ def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right,
     acc[:] = 0.0
     dropped = 0.0
     y = np.empty(d)
+    pa = 0  # the pending run of keys [pa, pb), summed when the next run is not adjacent
+    pb = 0
     top = 0
     stack[0] = 0
     tstack[0] = box_min_sq(q, bmin, bmax, 0) * shrink
@@ -214,24 +243,47 @@ def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right,
             stack[top] = r
             tstack[top] = tr
             continue
-        exp_run(q, kt, vt, a, b, excl, laplace, f32, t_nn, s_nn, buf, acc)
+        # a run of keys next to the pending one joins it (sibling leaves come one after the other), so the
+        # vectorised loops see long runs; the pending run's weight is not yet in acc, which only makes the
+        # drop test stricter
+        if pb == a and b - pa <= buf.shape[0]:
+            pb = b
+        elif pa == b and pb - a <= buf.shape[0]:
+            pa = a
+        else:
+            if pb > pa:
+                exp_run(q, kt, vt, pa, pb, excl, laplace, f32, t_nn, s_nn, buf, acc)
+            pa = a
+            pb = b
+    if pb > pa:
+        exp_run(q, kt, vt, pa, pb, excl, laplace, f32, t_nn, s_nn, buf, acc)
     return dropped
 
 
-@njit(cache=True, parallel=True)
-def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, laplace,
-                 f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped):
+def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
+                 laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped, threads=1):
     """Fill out[i] = (sum w v, sum w) for every query, in dynamically scheduled blocks.
 
     ``dropped[i]`` gets the query's dropped weight over its sum of weights
     (at most ``budget``).
+
+    On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
     """
+    run_claimed(_gauss_blocks_loop, threads, qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax,
+                centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped)
+
+
+@njit(cache=True, nogil=True)
+def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt,
+                       vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped, claims):
+    """The chunk-claiming loop of :func:`gauss_blocks` (see :mod:`nadaraya.engines._parallel`)."""
     m = qs.shape[0]
     kc = vt.shape[0]
     nblocks = (m + block - 1) // block
     share_n = node_share * vt.shape[1] * (1.0 + 1e-6)
     keep = -math.log(share_n) if share_n < 1.0 else -np.inf
-    for blk in prange(nblocks):
+    blk = claim(claims)
+    while blk < nblocks:
         acc = np.empty(kc)
         stack = np.empty(STACK, np.int64)
         mono = np.empty(parent.shape[0])
@@ -247,3 +299,6 @@ def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right
                           mono, buf)
             out[i] = acc
             dropped[i] = lost / acc[kc - 1]
+        finish(claims)
+        blk = claim(claims)
+    return all_done(claims, nblocks)

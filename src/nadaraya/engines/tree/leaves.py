@@ -47,10 +47,18 @@ def run_t(q, kt, a, b, f32, buf):
         return
     r = kt[0, a:b]
     x = q[0]
-    for j in range(L):
+    if d == 1:
+        for j in range(L):
+            e = x - r[j]
+            buf[j] = e * e
+        return
+    r1 = kt[1, a:b]
+    x1 = q[1]
+    for j in range(L):  # the first two coordinates in one pass: ((e0 e0) + e1 e1), the reference's order
         e = x - r[j]
-        buf[j] = e * e
-    for c in range(1, d):
+        e1 = x1 - r1[j]
+        buf[j] = e * e + e1 * e1
+    for c in range(2, d):
         r = kt[c, a:b]
         x = q[c]
         for j in range(L):
@@ -81,6 +89,27 @@ def _exp_weights(buf, L, laplace, t_nn, s_nn):
             buf[j] = exp64(-0.5 * (buf[j] - t_nn))
 
 
+@njit(cache=True, fastmath=_FM_SUM)
+def _exp_sums1(buf, L, laplace, t_nn, s_nn, vt, a, acc):
+    """One value column: the weights of :func:`_exp_weights` fused with ``acc += (sum w v, sum w)`` (one pass)."""
+    v = vt[0, a : a + L]
+    sv = 0.0
+    sw = 0.0
+    if laplace:
+        for j in range(L):
+            w = exp64(s_nn - math.sqrt(buf[j]))
+            sv += w * v[j]
+            sw += w
+    else:
+        h = 0.5 * t_nn
+        for j in range(L):
+            w = exp64(h - 0.5 * buf[j])
+            sv += w * v[j]
+            sw += w
+    acc[0] += sv
+    acc[1] += sw
+
+
 @njit(cache=True)
 def exp_run(q, kt, vt, a, b, excl, laplace, f32, t_nn, s_nn, buf, acc):
     """Add the Gaussian or Laplace weights (relative to the nearest key) of keys a..b-1, times values, to acc.
@@ -89,9 +118,12 @@ def exp_run(q, kt, vt, a, b, excl, laplace, f32, t_nn, s_nn, buf, acc):
     """
     L = b - a
     run_t(q, kt, a, b, f32, buf)
-    _exp_weights(buf, L, laplace, t_nn, s_nn)
     if a <= excl < b:
-        buf[excl - a] = 0.0
+        buf[excl - a] = np.inf  # weight 0
+    if vt.shape[0] == 2:
+        _exp_sums1(buf, L, laplace, t_nn, s_nn, vt, a, acc)
+        return
+    _exp_weights(buf, L, laplace, t_nn, s_nn)
     _dots(buf, vt, a, b, acc)
 
 
