@@ -2,26 +2,32 @@
 """Strong scaling of ``nadaraya.dask.attention_pool`` on this machine: 1 and 2 Dask workers.
 
 Each worker is a separate process with one thread (``LocalCluster(processes=True,
-threads_per_worker=1)``) and each task runs the streaming engine on one
-Numba thread, so "1 worker" uses one core and "2 workers" two. The problem is
-fixed (strong scaling); the key blocks are sized so that every task does the
-same m_chunk x n_chunk work and the tasks divide evenly between the workers.
+threads_per_worker=1)``) and each task runs its engine on one Numba thread, so
+"1 worker" uses one core and "2 workers" two. The problem is fixed (strong
+scaling); the blocks are sized so that every task does the same m_chunk x
+n_chunk work and the tasks divide evenly between the workers. Keys are
+sharded (several key blocks per query block, merged by the partials tree).
 
-Cases (the issue's sizes, scaled down where a full run would not fit the
-budget; the table says so and why):
+Cases (Gaussian kernel, keys uniform on [0, 5)^d, values
+mean_j(2 sin x_j + x_j^0.8) + N(0, 0.5^2), float64):
 
-* 1-D, Gaussian kernel, h = 0.05, keys uniform on [0, 5), values
-  2 sin x + x^0.8 + N(0, 0.5^2): m = n = 10^6 asked. The streaming engine is
-  exact and does every one of the m n = 10^12 kernel evaluations, which at its
-  measured rate takes far longer than this script's five minutes on one core,
-  so the full run measures m = n = 2.5 x 10^5 (``--full-1d`` runs 10^6) and
-  the table extrapolates the time of 10^6 from the measured rate.
-* 4-D, the same recipe with d = 4, h = 0.5: m = n = 10^5.
+* ``1d``: m = n = 10^6, h = 0.05, 2 x 2 shards of 5 x 10^5 each, with
+  ``method="auto"``: each shard runs on the engine "auto" picks for its shape,
+  here the sorted engine (``tol`` = 1e-10). Checked against the in-memory
+  ``nadaraya.attention_pool`` on every query and against the exact streaming
+  engine on the first CHECK_QUERIES.
+* ``1d-stream``: the same data recipe with ``method="stream"`` (the Dask path
+  before shards could use other engines): exact, every one of the m n kernel
+  evaluations, so it runs at m = n = 2.5 x 10^5 and the table extrapolates its
+  time at 10^6 from the measured rate (``--full-1d`` runs it at 10^6: long).
+* ``4d``: d = 4, h = 0.5, m = n = 10^5, ``method="auto"`` (the streaming
+  engine's shards).
 
 Usage::
 
-    python benchmarks/dask_scaling.py            # about 4 minutes on 2 cores
-    python benchmarks/dask_scaling.py --quick    # a smoke run, about 30 s
+    python benchmarks/dask_scaling.py                  # about 4 minutes on 2 cores
+    python benchmarks/dask_scaling.py --quick          # a smoke run, about 30 s
+    python benchmarks/dask_scaling.py --case 1d        # one case (repeatable)
     python benchmarks/dask_scaling.py --json out.json
 
 ``run(quick=False) -> dict`` does the same for ``benchmarks/run.py``; the
@@ -44,16 +50,21 @@ import numpy as np
 
 NOISE = 0.5
 ASKED_1D = 1_000_000
+TOL = 1e-10
 
 FULL = {
-    "1d": {"m": 250_000, "n": 250_000, "d": 1, "h": 0.05, "query_blocks": 4, "key_blocks": 2},
-    "4d": {"m": 100_000, "n": 100_000, "d": 4, "h": 0.5, "query_blocks": 4, "key_blocks": 2},
+    "1d": {"m": ASKED_1D, "n": ASKED_1D, "d": 1, "h": 0.05, "query_blocks": 2, "key_blocks": 2, "method": "auto"},
+    "1d-stream": {"m": 250_000, "n": 250_000, "d": 1, "h": 0.05, "query_blocks": 4, "key_blocks": 2,
+                  "method": "stream"},
+    "4d": {"m": 100_000, "n": 100_000, "d": 4, "h": 0.5, "query_blocks": 4, "key_blocks": 2, "method": "auto"},
 }
 QUICK = {
-    "1d": {"m": 40_000, "n": 40_000, "d": 1, "h": 0.05, "query_blocks": 4, "key_blocks": 2},
-    "4d": {"m": 20_000, "n": 20_000, "d": 4, "h": 0.5, "query_blocks": 4, "key_blocks": 2},
+    "1d": {"m": 200_000, "n": 200_000, "d": 1, "h": 0.05, "query_blocks": 2, "key_blocks": 2, "method": "auto"},
+    "1d-stream": {"m": 40_000, "n": 40_000, "d": 1, "h": 0.05, "query_blocks": 4, "key_blocks": 2,
+                  "method": "stream"},
+    "4d": {"m": 20_000, "n": 20_000, "d": 4, "h": 0.5, "query_blocks": 4, "key_blocks": 2, "method": "auto"},
 }
-CHECK_QUERIES = 1_000  # queries checked against the in-memory streaming engine
+CHECK_QUERIES = 1_000  # queries checked against the in-memory exact streaming engine
 
 
 def _say(msg: str) -> None:
@@ -96,13 +107,24 @@ def _own_cpu_seconds(pids) -> float:
 
 
 def _warm(_=None):
-    """Compile (or load from Numba's cache) the streaming engine in a worker process."""
-    from nadaraya.engines import stream
+    """Compile (or load from Numba's cache) the streaming and sorted engines' partials in a worker process."""
+    from nadaraya.engines import sorted1d, stream
     from nadaraya.kernels import KERNELS
 
-    x = np.zeros((1, 8, 1))
+    x = np.linspace(0.0, 1.0, 64).reshape(1, -1, 1)
     stream.partials(x, x, x, KERNELS["gaussian"], num_threads=1)
+    sorted1d.partials(x, x, x, KERNELS["gaussian"], num_threads=1)
     return os.getpid()
+
+
+def _engines(case) -> list[str]:
+    """The engine of each shard: the registry's choice for the shard's shape (what nadaraya.dask asks it)."""
+    from nadaraya import engines
+    from nadaraya.kernels import KERNELS
+
+    qc, kc = math.ceil(case["m"] / case["query_blocks"]), math.ceil(case["n"] / case["key_blocks"])
+    shape = (1, qc, kc, case["d"], 1)
+    return sorted({engines.choose(case["method"], KERNELS["gaussian"], shape, {"num_threads": 1, "tol": TOL})})
 
 
 def _time_case(case: dict, workers: int, data) -> dict:
@@ -122,7 +144,7 @@ def _time_case(case: dict, workers: int, data) -> dict:
         qd, kd, vd = (client.persist(da.from_array(a, chunks=(c,) + a.shape[1:]))
                       for a, c in ((q, qc), (k, kc), (v, kc)))
         distributed.wait([qd, kd, vd])
-        out = nwd.attention_pool(qd, kd, vd, bandwidth=case["h"], num_threads=1)
+        out = nwd.attention_pool(qd, kd, vd, bandwidth=case["h"], method=case["method"], tol=TOL, num_threads=1)
         busy0, own0 = _machine_busy_seconds(), _own_cpu_seconds(pids)
         t0 = time.perf_counter()
         result = client.compute(out).result()
@@ -136,16 +158,22 @@ def _time_case(case: dict, workers: int, data) -> dict:
             "chunks": {"queries": qc, "keys": kc}}
 
 
-def _check(case, data, result) -> float:
-    """Max |dask - in-memory streaming engine| / max|values| on the first CHECK_QUERIES queries."""
+def _check(case, data, result) -> dict:
+    """Max |dask - in memory| / max|values|: against the same call in memory (every query; skipped where every
+    shard ran the exact streaming engine) and against that engine on the first CHECK_QUERIES queries."""
     import nadaraya as nw
 
     q, k, v = data
-    want = nw.attention_pool(q[:CHECK_QUERIES], k, v, bandwidth=case["h"], method="stream")
-    return float(np.max(np.abs(result[:CHECK_QUERIES] - want)) / np.abs(v).max())
+    scale = np.abs(v).max()
+    exact = nw.attention_pool(q[:CHECK_QUERIES], k, v, bandwidth=case["h"], method="stream")
+    out = {"error_vs_exact": float(np.max(np.abs(result[:CHECK_QUERIES] - exact)) / scale), "error_vs_memory": None}
+    if set(_engines(case)) != {"stream"}:  # otherwise the in-memory call is the exact one
+        memory = nw.attention_pool(q, k, v, bandwidth=case["h"], method=case["method"], tol=TOL)
+        out["error_vs_memory"] = float(np.max(np.abs(result - memory)) / scale)
+    return out
 
 
-def run(quick: bool = False, *, full_1d: bool = False) -> dict:
+def run(quick: bool = False, *, full_1d: bool = False, cases=None) -> dict:
     """Measure strong scaling with 1 and 2 workers; return the measurements and a markdown table.
 
     Returns
@@ -154,11 +182,12 @@ def run(quick: bool = False, *, full_1d: bool = False) -> dict:
         ``{"machine": ..., "cases": {name: {...}}, "markdown": str}``; every
         case has m, n, d, h, chunks, tasks, seconds per worker count, the
         speed-up, pairs per second, the agreement with the in-memory engine,
-        and a note where its size differs from the issue's.
+        and a note where its size differs from the issue's. ``cases``: the
+        names to run (default all).
     """
-    sizes = {name: dict(case) for name, case in (QUICK if quick else FULL).items()}
-    if full_1d:
-        sizes["1d"].update(m=ASKED_1D, n=ASKED_1D)
+    sizes = {name: dict(case) for name, case in (QUICK if quick else FULL).items() if not cases or name in cases}
+    if full_1d and "1d-stream" in sizes:
+        sizes["1d-stream"].update(m=ASKED_1D, n=ASKED_1D)
     doc = {
         "machine": {
             "cores": os.cpu_count(),
@@ -180,7 +209,8 @@ def run(quick: bool = False, *, full_1d: bool = False) -> dict:
         return doc
     for name, case in sizes.items():
         data = make_data(case["m"], case["n"], case["d"])
-        entry = {key: case[key] for key in ("m", "n", "d", "h")}
+        entry = {key: case[key] for key in ("m", "n", "d", "h", "method")}
+        entry["engines"] = _engines(case)
         for workers in (1, 2):
             _say(f"{name}: m = n = {case['m']:,}, d = {case['d']}, {workers} worker(s) ...")
             res = _time_case(case, workers, data)
@@ -188,16 +218,17 @@ def run(quick: bool = False, *, full_1d: bool = False) -> dict:
             entry[f"other_load_{workers}"] = res["other_load_cores"]
             entry["chunks"], entry["tasks"] = res["chunks"], res["tasks"]
             if workers == 1:
-                entry["error_vs_memory"] = _check(case, data, res["result"])
+                entry.update(_check(case, data, res["result"]))
             _say(f"  {res['seconds']:.2f} s (other programs kept {res['other_load_cores'] or 0:.1f} cores busy)")
         entry["speedup"] = entry["seconds_1"] / entry["seconds_2"]
         entry["pairs_per_s_1"] = case["m"] * case["n"] / entry["seconds_1"]
-        if name == "1d" and case["m"] < ASKED_1D:
+        if case["d"] == 1 and case["method"] == "stream" and case["m"] < ASKED_1D:  # O(m n): extrapolate
             est = ASKED_1D * ASKED_1D / entry["pairs_per_s_1"]
             entry["estimated_seconds_asked_1"] = est
             entry["note"] = (
-                f"asked m = n = 10^6: 10^12 exact kernel evaluations, about {est / 60:.0f} min on 1 worker at the "
-                "measured rate, beyond this run's budget; measured at the size shown (--full-1d runs 10^6)"
+                f"m = n = 10^6 on this path: 10^12 exact kernel evaluations, about {est / 60:.0f} min on 1 worker at "
+                "the measured rate (extrapolated), beyond this run's budget; measured at the size shown "
+                "(--full-1d runs 10^6)"
             )
         doc["cases"][name] = entry
     doc["markdown"] = markdown(doc)
@@ -218,18 +249,21 @@ def markdown(doc: dict) -> str:
         f"dask {mach.get('dask')}). Gaussian kernel, float64, inputs persisted on the workers before timing; "
         "every task does the same m_chunk x n_chunk work.",
         "",
-        "| case | m = n | d | h | chunks (queries x keys) | tasks (partials + merges) | 1 worker | 2 workers | speed-up "
-        "| pairs/s, 1 worker | other load (cores), 1 / 2 workers | error vs in-memory |",
-        "| --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| case | method (engine per shard) | m = n | d | h | chunks (queries x keys) | tasks (partials + merges) "
+        "| 1 worker | 2 workers | speed-up | pairs/s, 1 worker | other load (cores), 1 / 2 workers "
+        "| error vs in-memory | error vs exact |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     notes = []
     for name, e in doc["cases"].items():
         ch, tk = e["chunks"], e["tasks"]
+        memory = "(is exact)" if e.get("error_vs_memory") is None else f"{e['error_vs_memory']:.1e}"
         lines.append(
-            f"| {name} | {e['m']:,} | {e['d']} | {e['h']:g} | {ch['queries']:,} x {ch['keys']:,} "
+            f"| {name} | {e['method']} ({', '.join(e['engines'])}) | {e['m']:,} | {e['d']} | {e['h']:g} "
+            f"| {ch['queries']:,} x {ch['keys']:,} "
             f"| {tk['partials']} + {tk['merges']} | {e['seconds_1']:.2f} s | {e['seconds_2']:.2f} s "
             f"| {e['speedup']:.2f}x | {e['pairs_per_s_1']:.3g} | {_cores(e['other_load_1'])} / {_cores(e['other_load_2'])} "
-            f"| {e['error_vs_memory']:.1e} |"
+            f"| {memory} | {e['error_vs_exact']:.1e} |"
         )
         if "note" in e:
             notes.append(f"- {name}: {e['note']}.")
@@ -240,8 +274,12 @@ def markdown(doc: dict) -> str:
         "with 2 cores, a speed-up near 2 needs it near 0."
     )
     lines.append(
-        "- error vs in-memory: max |dask - nadaraya.attention_pool(method='stream')| / max|values| on the first "
-        f"{CHECK_QUERIES:,} queries."
+        "- engine per shard: the registry's choice for a shard of that shape (`method='auto'`: the one "
+        f"`nadaraya.attention_pool` takes for it in memory); tol = {TOL:g}."
+    )
+    lines.append(
+        "- error vs in-memory: max |dask - nadaraya.attention_pool(same method)| / max|values| over every query; "
+        f"error vs exact: against the exact streaming engine on the first {CHECK_QUERIES:,} queries."
     )
     return "\n".join(lines) + "\n"
 
@@ -249,10 +287,11 @@ def markdown(doc: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run")
-    parser.add_argument("--full-1d", action="store_true", help="the 1-D case at the asked m = n = 10^6 (long)")
+    parser.add_argument("--full-1d", action="store_true", help="the 1d-stream case at m = n = 10^6 (long)")
+    parser.add_argument("--case", action="append", choices=sorted(FULL), help="run only this case (repeatable)")
     parser.add_argument("--json", default=None, help="also write the measurements to this JSON file")
     args = parser.parse_args(argv)
-    doc = run(quick=args.quick, full_1d=args.full_1d)
+    doc = run(quick=args.quick, full_1d=args.full_1d, cases=args.case)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(doc, fh, indent=2)

@@ -202,10 +202,17 @@ def test_every_task_holds_one_block_of_each_input_and_the_merge_is_a_binary_tree
     merges = [key for key in deps if layer_of(key).startswith("nw-merge-")]
     finals = [key for key in deps if layer_of(key) == out.name]
     assert len(partials) == nq * nk and len(merges) == nq * (nk - 1) and len(finals) == nq
+    extents = [key for key in deps if layer_of(key).startswith("nw-extent-")]
+    (divisor,) = [key for key in deps if layer_of(key).startswith("nw-divisor-")]
+    assert len(extents) == nq + nk and deps[divisor] == set(extents)  # one max |x| per query and key block
+    for key in extents:
+        (dep,) = deps[key]
+        assert role[layer_of(dep)] == "qk"[key[1]] and dep[1] == key[2], key
     for key in partials:
         _, i, j = key
-        got = sorted((role[layer_of(dep)], dep[1]) for dep in deps[key])
+        got = sorted((role[layer_of(dep)], dep[1]) for dep in deps[key] if dep != divisor)
         assert got == [("k", j), ("q", i), ("v", j)], key  # one query block, one key block, one value block
+        assert divisor in deps[key]  # and the (d,) bandwidth divisor
     for key in merges:
         assert len(deps[key]) == 2, key
         assert all(layer_of(dep).startswith(("nw-partials-", "nw-merge-")) and dep[1] == key[1] for dep in deps[key])
@@ -232,6 +239,8 @@ def test_every_task_holds_one_block_of_each_input_and_the_merge_is_a_binary_tree
         assert nbytes <= state_bytes and shape[1] <= qc, key
     for key in finals:
         assert sizes[key][0] <= qc * k * 8
+    for key in extents + [divisor]:
+        assert sizes[key][0] <= d * 8
     for key, (nbytes, shape) in sizes.items():
         if layer_of(key) in role:
             assert shape[0] <= max(qc, kc) and nbytes <= max(qc, kc) * max(d, k) * 8
@@ -244,7 +253,8 @@ def test_every_task_holds_one_block_of_each_input_and_the_merge_is_a_binary_tree
 def test_a_worker_killed_mid_computation_does_not_change_the_answer(client):
     rng = np.random.default_rng(6)
     q, keys, v = _problem(rng, 12_000, 100_000, 3, 1)
-    out = nwd.attention_pool(q, keys, v, bandwidth=0.5, query_chunks=3_000, key_chunks=50_000, num_threads=1)
+    out = nwd.attention_pool(q, keys, v, bandwidth=0.5, method="stream", query_chunks=3_000, key_chunks=50_000,
+                             num_threads=1)  # the exact O(m n) engine: tasks long enough to be killed mid-way
     pids = client.run(os.getpid)  # worker address -> process id (processes this module's cluster started)
     future = client.compute(out)
     victim, deadline = None, time.monotonic() + 60

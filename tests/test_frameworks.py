@@ -67,6 +67,40 @@ def test_attention_pool_equals_numpy_core(be, kernel, d, k, exclude_self):
     np.testing.assert_allclose(be.np(w), wref, rtol=1e-12, atol=1e-15)
 
 
+def _integer_boxcar(q, k, v, h):
+    """Boxcar pooling by exact integer arithmetic: key j counts for query i iff |q_i - k_j|**2 <= h**2."""
+    q, k = (np.asarray(a, dtype=np.int64).reshape(len(a), -1) for a in (q, k))
+    inside = ((q[:, None, :] - k[None, :, :]) ** 2).sum(-1) <= int(h) ** 2
+    return inside @ np.asarray(v, dtype=np.float64) / inside.sum(1)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_boxcar_counts_the_keys_at_the_support_edge(be, dtype):
+    # R ksmooth / locfit give [0.5, 2, 3]: keys at |q - k| = h exactly are inside (issue 12 item 1)
+    x, y = np.array([4.0, 7.0, 10.0]), np.array([0.0, 1.0, 5.0])
+    for h in (3.0, be.t(np.array([3.0]), dtype)):
+        got = be.fw.attention_pool(be.t(x, dtype), be.t(x, dtype), be.t(y, dtype), kernel="boxcar", bandwidth=h)
+        assert be.dtype(got) == dtype
+        np.testing.assert_allclose(be.np(got), [0.5, 2.0, 3.0], rtol=1e-12 if dtype == "float64" else 1e-6)
+    # integer data with an integer bandwidth are exact, wherever they sit and in d = 2 (3-4-5 triangles)
+    rng = np.random.default_rng(3)
+    for d, h, offset in ((1, 3, 0), (1, 7, 4000), (2, 5, 0), (2, 5, 3000)):
+        q = rng.integers(0, 30, size=(40, d)) + offset
+        k = rng.integers(0, 30, size=(60, d)) + offset
+        v = rng.normal(size=60)
+        want = _integer_boxcar(q, k, v, h)
+        ok = np.isfinite(want)
+        close = dict(rtol=0, atol=(1e-12 if dtype == "float64" else 1e-5) * np.abs(v).max())  # relative to max|v|
+        args = [be.t(a.astype(np.float64), dtype) for a in (q, k, v)]
+        got = be.np(be.fw.attention_pool(*args, kernel="boxcar", bandwidth=float(h)))
+        np.testing.assert_array_equal(np.isnan(got), ~ok, err_msg=f"d={d}, h={h}, offset {offset}")
+        np.testing.assert_allclose(got[ok], want[ok], **close, err_msg=f"d={d}, h={h}, offset {offset}")
+        if be.chunked:  # the memory-flat path divides by the same widened bandwidth
+            chunked = be.np(be.fw.attention_pool(*args, kernel="boxcar", bandwidth=float(h), chunk_size=16))
+            np.testing.assert_array_equal(np.isnan(chunked), ~ok)
+            np.testing.assert_allclose(chunked[ok], want[ok], **close)
+
+
 def test_float32_stays_float32_and_numpy_input_is_accepted(be, data):
     x = be.t(data.x_train, "float32")
     out = be.fw.attention_pool(x, x, x, bandwidth=0.5, exclude_self=True)

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._checks import check_positive_float, check_positive_int
+from ._checks import check_positive_float, check_positive_int, closed_support_widening
 from ._limits import MAX_WEIGHTS_BYTES, check_weights_size
 from ._optional import require  # noqa: F401  (re-exported: framework modules call fw.require)
 from .kernels import Kernel, get_kernel
@@ -247,6 +247,29 @@ def state_output(ops, state):
     return ops.where(ok, acc / ops.where(ok, den, ops.full_like(den, 1.0)), ops.full_like(acc, math.nan))
 
 
+def _extent(ops, x, j):
+    """``max |x[..., j]|`` over every point of the (..., d) tensor ``x``, as a (1,) tensor."""
+    c = ops.where(x[..., j] < 0, -x[..., j], x[..., j])
+    while len(c.shape) > 1:
+        c = ops.max_last(c)[..., 0]
+    return ops.max_last(c)
+
+
+def edge_bandwidth(ops, q, k, h, kernel):
+    """``h``, or ``h (1 + delta)`` for a closed-support kernel (boxcar): :func:`nadaraya._checks.bandwidth_divisor`
+    in the framework's operations (jit-safe; the factor is detached, a constant to autograd; no range check)."""
+    if not kernel.closed_support:
+        return h
+    per_dim = len(h.shape) == 1 and h.shape[0] > 1
+    squares = 0.0
+    for j in range(q.shape[-1]):
+        a, b = _extent(ops, q, j), _extent(ops, k, j)
+        s = ops.where(a > b, a, b) / (h[j : j + 1] if per_dim else h)
+        squares = squares + s * s  # no overflow within the accepted range (|x_j| / h_j <= sqrt(max / d) / 2)
+    widening = closed_support_widening(ops.sqrt(squares), q.shape[-1], np.dtype(f"float{8 * ops.itemsize(q)}"))
+    return h * ops.stop_gradient(widening)
+
+
 def canonical_of(ops, queries, keys, values, exclude_self, like=None):
     """Convert a call's arrays (keys and values to the queries' dtype, or all to ``like``'s) and :func:`canonical`."""
     q = ops.as_tensor(queries, like)
@@ -258,7 +281,7 @@ def attention_pool(ops, queries, keys, values, *, kernel, bandwidth, exclude_sel
     kern = check_kernel(kernel)
     check_bandwidth_value(bandwidth)
     q, k, v, form = canonical_of(ops, queries, keys, values, exclude_self)
-    h = ops.bandwidth(bandwidth, q)
+    h = edge_bandwidth(ops, q, k, ops.bandwidth(bandwidth, q), kern)  # h, widened for the boxcar's support edge
     out, w = pool(
         ops, q / h, k / h, v, form, kern, exclude_self, force_dense=return_weights, chunk_size=chunk_size, max_bytes=max_bytes
     )

@@ -1,16 +1,22 @@
 """Attention pooling on Dask arrays: the same numbers, computed across a cluster.
 
-Queries are independent, and keys can be sharded because the streaming
-engine's online-softmax state (:class:`nadaraya.engines.stream.Partials`:
-maximum score, denominator, weighted sum) of two disjoint key sets merges
-exactly and associatively. So :func:`attention_pool` builds a task graph of
+Queries are independent, and keys can be sharded because every engine's
+online-softmax state (:class:`nadaraya.engines.state.Partials`: reference
+score, denominator, weighted sums) of two disjoint key sets merges exactly
+and associatively. So :func:`attention_pool` builds a task graph of
 
-* one *partials* task per (query block, key block): ``stream.partials`` on
-  the bandwidth-scaled blocks (``exclude_self`` through ``key_offset``),
-  holding one query block, one key block and one value block;
-* per query block, a pairwise tree of *merge* tasks (``stream.merge``) of
-  depth ``ceil(log2(key blocks))``, each holding two partials;
-* one *finalize* task per query block (``stream.finalize``), the output chunk.
+* one *extent* task per query and key block (its largest ``|x|`` per column)
+  and one *divisor* task: what every block is divided by, the in-memory rule
+  :func:`nadaraya._checks.bandwidth_divisor` (input range, boxcar edge);
+* one *partials* task per (query block, key block) shard, by the engine the
+  registry (:mod:`nadaraya.engines`) chooses for the shard's shape, as
+  "auto" does in memory (the sorted engine for large 1-D shards, the tree or
+  streaming one in d >= 2, the dense one for small shards; ``method=`` names
+  one engine for all), holding one query, key and value block;
+* per query block, a pairwise tree of *merge* tasks
+  (:func:`nadaraya.engines.state.merge`) of depth ``ceil(log2(key blocks))``,
+  each holding two partials;
+* one *finalize* task per query block, the output chunk.
 
 Every task holds its chunks and nothing else: (2 + k) floats per query of its
 block cross the network per partial, never an m × n array. The graph runs on
@@ -24,8 +30,10 @@ assigns), and so does :func:`nadaraya.select_bandwidth` (:func:`search_bandwidth
 Modules, by job (each imports only those above it, and :mod:`nadaraya`'s lower layers):
 
 * ``_inputs``: shape, dtype, chunk and bandwidth checks from metadata;
-* ``_graph``: the tasks and the partials / merge-tree / finish graph
-  (:func:`attention_pool`, :func:`log_kernel_sums`);
+* ``_shards``: what the workers run: extents, the divisor, each shard's partials
+  (``exclude_self`` cut into squares for engines that take it only so);
+* ``_graph``: each shard's engine and the extents / partials / merge-tree / finish
+  graph (:func:`attention_pool`, :func:`log_kernel_sums`);
 * ``_stats``: moments, exact order statistics and the rules' summary statistics;
 * ``_search``: the leave-one-out bandwidth search (:func:`search_bandwidth`);
 * ``_estimator``: the estimator's Dask paths (:func:`predict_regressor`, :func:`fit_regression`).

@@ -1,6 +1,6 @@
 """Input checks for :mod:`nadaraya.dask`, from metadata only (nothing is computed here).
 
-Imports :mod:`nadaraya._checks`, the kernels and the streaming engine's kernel list.
+Imports :mod:`nadaraya._checks` and the kernels.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import numpy as np
 
 from .._checks import check_bandwidth, check_lengths, check_positive_int, is_dask_collection
 from .._optional import require
-from ..engines import stream
 from ..kernels import KERNELS, get_kernel
 
 da = require("dask.array", "dask")
@@ -77,17 +76,25 @@ def _as_dask(x, name: str, rows=None, *, shapes=("(m,)", "(m, d)"), object_ok=Fa
     return arr
 
 
-def _stream_kernel(kernel):
+def _registry_kernel(kernel):
+    """A kernel of :data:`nadaraya.KERNELS` (the tasks name it; the workers look it up), or a ValueError."""
     kern = get_kernel(kernel)
-    if kern.name not in stream.KERNEL_CODES or KERNELS.get(kern.name) is not kern:
+    if KERNELS.get(kern.name) is not kern:
         raise ValueError(
-            f"nadaraya.dask supports the kernels {', '.join(stream.KERNEL_CODES)}; got {kern.name!r}"
+            f"nadaraya.dask supports the kernels {', '.join(KERNELS)} (by name or as nadaraya.KERNELS[name]); "
+            f"got a kernel built by the caller, {kern.name!r}: use attention_pool in memory for it"
         )
     return kern
 
 
 def _prepare(queries, keys, values, bandwidth, exclude_self, query_chunks, key_chunks):
-    """Validate shapes, dtypes and the bandwidth from metadata only; align the value chunks with the keys'."""
+    """Validate shapes, dtypes and the bandwidth from metadata only; align the value chunks with the keys'.
+
+    Returns ``(q, k, v, dtype, h)``, ``h`` the checked (d,) bandwidth. What the
+    blocks are divided by needs the data (the largest ``|x|``), so the graph
+    computes it lazily (``_graph._divisor``) with
+    :func:`nadaraya._checks.bandwidth_divisor`, the in-memory rule.
+    """
     if not isinstance(exclude_self, (bool, np.bool_)):
         raise TypeError(f"exclude_self must be True or False, got {exclude_self!r}")
     q = _as_dask(queries, "queries", _check_rows(query_chunks, "query_chunks"))

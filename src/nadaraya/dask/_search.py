@@ -14,7 +14,7 @@ import numpy as np
 from .._optional import require
 from .._selection import CRITERIA, RULES, BandwidthSearch, check_method, check_objective, scalar_search
 from ._graph import attention_pool
-from ._inputs import _align, _stream_kernel
+from ._inputs import _align, _registry_kernel
 from ._stats import _spread, rule
 
 dask = require("dask", "dask")
@@ -25,9 +25,10 @@ __all__ = ["search_bandwidth"]
 log = logging.getLogger(__name__)
 
 
-def _loo_value(x, y, h, kern, objective, num_threads=None):
+def _loo_value(x, y, h, kern, objective, num_threads=None, method="auto"):
     """The leave-one-out objective at ``h``: pooled on the cluster, reduced to one float there."""
-    pred = attention_pool(x, x, y, kernel=kern.name, bandwidth=h, exclude_self=True, num_threads=num_threads)
+    pred = attention_pool(x, x, y, kernel=kern.name, bandwidth=h, exclude_self=True, method=method,
+                          num_threads=num_threads)
     loss = CRITERIA[objective](pred, y)
     finite, total = dask.compute(da.isfinite(loss).all(), loss.sum())
     return float(total) / x.shape[0] if finite else np.inf
@@ -56,10 +57,11 @@ def search_bandwidth(x, y, method="loo", kernel="gaussian", *, per_feature=None,
     never gathered onto one process. The spread's interquartile range is exact
     (an order-statistic search on the cluster), so the result equals the
     in-memory search's. Per-feature refinement, sample weights, a custom
-    ``loss`` and grouped columns are not available for dask arrays; ``engine``
-    is ignored (the streaming engine's partials run in every task).
+    ``loss`` and grouped columns are not available for dask arrays. ``engine``
+    is the ``method`` of every evaluation (see :func:`~nadaraya.dask.attention_pool`:
+    "auto" chooses the engine per shard).
     """
-    kern = _stream_kernel(kernel)
+    kern = _registry_kernel(kernel)
     check_method(method)
     if sample_weight is not None:
         raise ValueError("sample_weight is not supported with dask arrays; compute the data or drop the weights")
@@ -81,7 +83,7 @@ def search_bandwidth(x, y, method="loo", kernel="gaussian", *, per_feature=None,
         raise ValueError(f"leave-one-out bandwidth selection needs at least 3 samples; got {n}")
     x, y = _persisted(x, y)
     base = _spread(x) if scale is None else np.asarray(scale, dtype=np.float64)
-    h, value, calls = scalar_search(lambda h: _loo_value(x, y, h, kern, objective, num_threads), base, n,
+    h, value, calls = scalar_search(lambda h: _loo_value(x, y, h, kern, objective, num_threads, engine), base, n,
                                     n_grid, progress)
     log.info("bandwidth %s, leave-one-out objective %.6g after %d evaluations (dask)", h, value, calls)
     return BandwidthSearch(h, float(value), calls, method)
