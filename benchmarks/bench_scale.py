@@ -24,8 +24,6 @@ from harness import (
 def worker_scale(spec: dict) -> dict:
     """One 1-D case in a fresh process: compile time, best wall time, memory, error of the fast path."""
     res = {"rss_start_mib": proc_status("VmRSS") / MiB}
-    import importlib
-
     import nadaraya as nw
 
     for engine in ("stream", "sorted1d"):  # the engines load Numba lazily: count it in the baseline

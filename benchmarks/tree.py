@@ -35,6 +35,7 @@ reports its peak RSS (``ru_maxrss``) and tracemalloc peak; results go through
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -145,10 +146,17 @@ def _loo(q, k, v, h, kernel, threads, engine="auto"):
     return np.concatenate([[res.evaluations], np.atleast_1d(res.bandwidth)])
 
 
+@contextlib.contextmanager
 def _numba_threads(threads):
-    from nadaraya.engines._jitmath import threads as numba_threads
+    """Numba's thread count set to ``threads`` (the engines' default) for the block, restored after."""
+    import numba
 
-    return numba_threads(threads)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 RUNNERS = {"loo": _loo, "tree": _tree, "tree_logsum": _tree_logsum, "stream": _stream, "stream_sample": _stream,

@@ -1,4 +1,4 @@
-"""Numba helpers of the compiled engines: a vectorisable ``exp``, bit tricks, thread counts.
+"""Numba helpers of the compiled engines: a vectorisable ``exp`` and bit tricks.
 
 (How engine loops share work between threads is :mod:`nadaraya.engines._parallel`.)
 
@@ -10,9 +10,6 @@ formulas use, so those formulas compile in any engine that imports it.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import literal_unroll, njit, types
@@ -158,25 +155,3 @@ def min_bits(bits, current):
         x = bits[j]
         current = x if x < current else current
     return current
-
-
-@contextmanager
-def threads(num_threads):
-    """Run with ``num_threads`` Numba threads (at most ``NUMBA_NUM_THREADS``), restoring the count after.
-
-    Only for loops that use Numba's ``prange``, which schedules statically
-    (on the OpenMP layer even with ``numba.set_parallel_chunksize``): one
-    busy core then stalls the whole loop. New engine loops should claim
-    their chunks instead (:mod:`nadaraya.engines._parallel`: ``claim`` /
-    ``finish`` in a ``nogil`` loop, run by ``run_claimed``; or ``map_chunks``),
-    as the stream and sorted engines do.
-    """
-    if num_threads is None:
-        yield
-        return
-    previous = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(int(num_threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)

@@ -48,8 +48,8 @@ A compiled engine loop uses it in two ways:
    should hold tens of microseconds of work).
 
 Nothing here changes Numba's settings (thread count, chunk size or threading
-layer); ``threads`` counts are the caller's (see
-:func:`nadaraya.engines._jitmath.threads` for ``num_threads`` options).
+layer); ``threads`` counts are the caller's (:func:`thread_count` reads a
+``num_threads`` option).
 """
 
 from __future__ import annotations

@@ -84,8 +84,7 @@ SERIAL_PAIRS = 1 << 15
 # t = NaN. 'reassoc' lets the tile sums be vectorised; the exp helpers get no
 # 'reassoc', which could undo the exact two-step range reduction. The squared
 # distances get no flags at all (no fused multiply-add), to match the
-# reference bit for bit.
-_FM_SUM = FM_SUM  # defined with the inner loops it also serves
+# reference bit for bit. The summation flags are FM_SUM (with the tile loops in _streamloops).
 
 
 # ------------------------------------------------------------------ the kernel's formulas, jitted
@@ -132,7 +131,7 @@ def _formulas(form: ScalarForm) -> _Formulas:
 def _make_loops(wf):
     """Jitted tile loops for the weight function ``wf``: weights in place, and weights fused with one output."""
 
-    @njit(fastmath=_FM_SUM)
+    @njit(fastmath=FM_SUM)
     def weights(t, ref):
         """Overwrite the distances ``t`` with their weights ``w(t, ref)``; return the sum of the weights."""
         den = like(ref, 0.0)
@@ -142,7 +141,7 @@ def _make_loops(wf):
             den += w
         return den
 
-    @njit(fastmath=_FM_SUM)
+    @njit(fastmath=FM_SUM)
     def sums(t, ref, v, acc):
         """Weights fused with the one-output sum: ``acc[0] += sum_j w_j v_j``; returns ``sum_j w_j``."""
         den = like(ref, 0.0)
@@ -260,7 +259,7 @@ def _compiled(name: str, form: ScalarForm):
     fn = types.FunctionType(tmpl.__code__, glb, tmpl.__name__, tmpl.__defaults__, tmpl.__closure__)
     fn.__qualname__ = f"_stream_{''.join(c if c.isalnum() else '_' for c in name)}_{_digest(form)}"
     fn.__doc__ = tmpl.__doc__
-    return njit(nogil=True, fastmath=_FM_SUM, cache=True)(fn)
+    return njit(nogil=True, fastmath=FM_SUM, cache=True)(fn)
 
 
 # ------------------------------------------------------------------ Python API

@@ -14,7 +14,6 @@ import math
 import zipfile
 from pathlib import Path
 
-import numpy as np
 from numpy.lib import format as npy
 
 __all__ = ["NpzReader", "ModelFileError"]

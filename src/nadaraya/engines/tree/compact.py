@@ -148,7 +148,6 @@ def _add_moments(q, j, s, centre, radius, M, degree, e0, e1, e2, count, acc):
 def _query(q, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed, f32, margin,
            slot, M, degree, e0, e1, e2, use_moments, acc, stack, buf):
     """Sum ``K v`` (and K, the last column) of one query into acc; returns (keys inside, certificate)."""
-    kc = acc.shape[0]
     acc[:] = 0.0
     inside = 0
     cert = 0.0

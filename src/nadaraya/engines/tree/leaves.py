@@ -17,11 +17,11 @@ import numpy as np
 from numba import njit
 
 from .._jitmath import exp64
+from .._streamloops import FM_SUM
 
 __all__ = ["run_t", "exp_run", "compact_run"]
 
-# the sums may be reassociated (split over SIMD lanes); nothing may assume away inf or NaN
-_FM_SUM = {"nsz", "arcp", "contract", "reassoc"}
+# the sums take the stream engine's flags FM_SUM: reassociated (split over SIMD lanes), never assuming away inf or NaN
 
 # compact kernel codes (as in .compact.CODES)
 _BOXCAR, _EPAN, _TRIANGULAR, _BIWEIGHT, _TRICUBE = 3, 4, 5, 6, 7
@@ -66,7 +66,7 @@ def run_t(q, kt, a, b, f32, buf):
             buf[j] += e * e
 
 
-@njit(cache=True, fastmath=_FM_SUM)
+@njit(cache=True, fastmath=FM_SUM)
 def _dots(w, vt, a, b, acc):
     """``acc[col] += sum_j w[j] vt[col, a + j]``."""
     L = b - a
@@ -89,7 +89,7 @@ def _exp_weights(buf, L, laplace, t_nn, s_nn):
             buf[j] = exp64(-0.5 * (buf[j] - t_nn))
 
 
-@njit(cache=True, fastmath=_FM_SUM)
+@njit(cache=True, fastmath=FM_SUM)
 def _exp_sums1(buf, L, laplace, t_nn, s_nn, vt, a, acc):
     """One value column: the weights of :func:`_exp_weights` fused with ``acc += (sum w v, sum w)`` (one pass)."""
     v = vt[0, a : a + L]
