@@ -34,10 +34,11 @@ import math
 import numpy as np
 from numba import njit
 
+from .._jitmath import exp64
 from .._parallel import all_done, claim, finish, run_claimed
 
-from .kdtree import STACK, box_max_sq, box_min_sq, centred
-from .leaves import exp_run, run_t
+from .kdtree import STACK, box_box_max_sq, box_box_min_sq, box_max_sq, box_min_sq, centred
+from .leaves import exp_block, exp_run, run_t
 
 __all__ = ["taylor_order", "multi_indices", "taylor_moments", "nearest_blocks", "gauss_blocks"]
 
@@ -174,27 +175,27 @@ def _decay(laplace, t, t_nn, s_nn):
 
 
 @njit(cache=True)
-def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
-           laplace, f32, slot, E, parent, dim, rho_max, direct_max, acc, stack, tstack, mono, buf):
-    """Sum of w v (and w, the last column) of one query into acc; returns the dropped weight.
+def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
+          laplace, f32, slot, E, parent, dim, rho_max, acc, dropped, stack, tstack, mono, buf):
+    """Add w v (and w, the last column) of one query over the subtree ``root`` to acc; returns the dropped weight.
 
+    ``dropped``: the query's dropped weight so far (the budget covers it and what this walk drops).
     ``keep``: a decay below which no key can ever be dropped (``-log(node_share n)``), so a
     node whose farthest corner decays less is summed as one run without descending.
     ``shrink`` (``1 - a few ulp``) makes the float64 box distances lower bounds of the keys' own
-    ``t`` in the inputs' dtype.
+    ``t`` in the inputs' dtype. Runs are at most ``buf.shape[0]`` keys.
     """
     d = q.shape[0]
     kc = acc.shape[0]
     T = parent.shape[0]
+    direct_max = buf.shape[0]
     s_nn = math.sqrt(t_nn)
-    acc[:] = 0.0
-    dropped = 0.0
     y = np.empty(d)
     pa = 0  # the pending run of keys [pa, pb), summed when the next run is not adjacent
     pb = 0
     top = 0
-    stack[0] = 0
-    tstack[0] = box_min_sq(q, bmin, bmax, 0) * shrink
+    stack[0] = root
+    tstack[0] = box_min_sq(q, bmin, bmax, root) * shrink
     while top >= 0:
         j = stack[top]
         t_lo = tstack[top]
@@ -260,45 +261,225 @@ def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right,
     return dropped
 
 
+@njit(cache=True)
+def _exp_lists(qlo, qhi, tnn_lo, tnn_hi, keep, share, laplace, shrink, lo, hi, left, right, bmin, bmax, centre, radius,
+               slot, rho_max, stack, whole_a, whole_b, tests):
+    """One walk of the key tree for a block of queries (bounding box qlo..qhi, nearest-key ``t`` in
+    tnn_lo..tnn_hi): the runs every query sums whole, and the nodes each query tests for itself.
+
+    A node is *whole* when no query of the block can drop any of its keys (its farthest corner decays
+    less than ``keep`` for every query): it joins the list of runs ``whole_a .. whole_b`` (adjacent runs
+    joined). It is a *test* node when it is a leaf, when some query of the block may sum it from Taylor
+    moments, or when it is far (its weight bound is within ``share`` for every query of the block even at
+    the least sum of weights, 1): it goes to ``tests`` (nearer nodes first, roughly). Other nodes are
+    descended, nearer child first. Returns (number of runs, number of test nodes), or (-1, -1) when a
+    list overflows. Only speed depends on this classification: each query tests every test node itself.
+    """
+    d = qlo.shape[0]
+    cap = tests.shape[0]
+    nw = 0
+    nt = 0
+    s_lo = math.sqrt(tnn_lo)
+    s_hi = math.sqrt(tnn_hi)
+    top = 0
+    stack[0] = 0
+    while top >= 0:
+        j = stack[top]
+        top -= 1
+        a = lo[j]
+        b = hi[j]
+        test = left[j] < 0
+        if slot[j] >= 0:
+            g = 0.0  # squared distance from the centre to the query box
+            for c in range(d):
+                e = max(qlo[c] - centre[j, c], centre[j, c] - qhi[c], 0.0)
+                g += e * e
+            test = test or g * radius[j] * radius[j] <= rho_max * rho_max
+        if not test and _decay(laplace, box_box_max_sq(qlo, qhi, bmin, bmax, j), tnn_lo, s_lo) < keep:
+            if nw > 0 and whole_b[nw - 1] == a:
+                whole_b[nw - 1] = b
+            elif nw > 0 and whole_a[nw - 1] == b:
+                whole_a[nw - 1] = a
+            elif nw == cap:
+                return -1, -1
+            else:
+                whole_a[nw] = a
+                whole_b[nw] = b
+                nw += 1
+            continue
+        if not test:
+            decay = _decay(laplace, box_box_min_sq(qlo, qhi, bmin, bmax, j) * shrink, tnn_hi, s_hi)
+            test = decay >= keep and (b - a) * math.exp(-decay) <= share
+        if test:
+            if nt == cap:
+                return -1, -1
+            tests[nt] = j
+            nt += 1
+            continue
+        l = left[j]
+        r = right[j]
+        if box_box_min_sq(qlo, qhi, bmin, bmax, l) < box_box_min_sq(qlo, qhi, bmin, bmax, r):
+            l, r = r, l
+        stack[top + 1] = l
+        stack[top + 2] = r
+        top += 2
+    return nw, nt
+
+
 def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
-                 laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped, threads=1):
+                 laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, out, dropped, threads=1):
     """Fill out[i] = (sum w v, sum w) for every query, in dynamically scheduled blocks.
 
     ``dropped[i]`` gets the query's dropped weight over its sum of weights
-    (at most ``budget``).
+    (at most ``budget``). A block of queries walks the key tree once
+    (:func:`_exp_lists`, lists of at most ``list_max`` entries); every query
+    sums the block's whole runs, then tests the block's test nodes farthest
+    first with its own bound and running sum of weights (dropping, or
+    walking the node's subtree itself where it is not a leaf), and the leaves
+    it keeps are summed block-wise. A block whose lists overflow walks the
+    tree per query.
 
     On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
     """
     run_claimed(_gauss_blocks_loop, threads, qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax,
-                centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped)
+                centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, out,
+                dropped)
+
+
+@njit(cache=True, fastmath={"nsz", "contract"})
+def _test_bounds(x, t_nn, laplace, shrink, keep, tlo, thi, tcount, nt, bound):
+    """``bound[e]``: query x's weight bound of test node e (``count w(t_lo)``; inf where the node cannot be
+    dropped: it decays less than ``keep`` or is nearer than the nearest key), over boxes tlo..thi (d, nt)."""
+    d = x.shape[0]
+    o = bound[:nt]
+    o[:] = 0.0
+    for c in range(d):
+        lo_ = tlo[c, :nt]
+        hi_ = thi[c, :nt]
+        xc = x[c]
+        for e in range(nt):
+            g = max(lo_[e] - xc, xc - hi_[e], 0.0)
+            o[e] += g * g
+    s_nn = math.sqrt(t_nn)
+    n_ = tcount[:nt]
+    for e in range(nt):
+        decay = _decay(laplace, o[e] * shrink, t_nn, s_nn)
+        o[e] = n_[e] * exp64(-decay) if decay >= keep and decay >= 0.0 else np.inf
+
+
+@njit(cache=True)
+def _decide(bound, kind, nt, budget, node_share, have, dropped, flags):
+    """One query's verdict on its block's test nodes, farthest (last listed) first: flags[e] = 0 (dropped:
+    its bound is within ``node_share`` of ``have`` and the dropped total within ``budget`` of it), else
+    kind[e] (1: a leaf to sum, 2: a subtree to walk). Returns the dropped weight, ``dropped`` included."""
+    share = node_share * have
+    total = budget * have
+    for e in range(nt - 1, -1, -1):
+        w = bound[e]
+        if w <= share and dropped + w <= total:
+            dropped += w
+            flags[e] = 0
+        else:
+            flags[e] = kind[e]
+    return dropped
 
 
 @njit(cache=True, nogil=True)
 def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt,
-                       vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped, claims):
+                       vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, out, dropped,
+                       claims):
     """The chunk-claiming loop of :func:`gauss_blocks` (see :mod:`nadaraya.engines._parallel`)."""
-    m = qs.shape[0]
+    m, d = qs.shape
     kc = vt.shape[0]
     nblocks = (m + block - 1) // block
     share_n = node_share * vt.shape[1] * (1.0 + 1e-6)
     keep = -math.log(share_n) if share_n < 1.0 else -np.inf
     blk = claim(claims)
     while blk < nblocks:
-        acc = np.empty(kc)
         stack = np.empty(STACK, np.int64)
-        mono = np.empty(parent.shape[0])
         tstack = np.empty(STACK)
+        mono = np.empty(parent.shape[0])
         buf = np.empty(direct_max)
-        for i in range(blk * block, min(m, (blk + 1) * block)):
-            if not t_nn[i] < np.inf:  # no key (a shard without keys for this query)
-                out[i] = 0.0
-                dropped[i] = 0.0
-                continue
-            lost = _query(qs[i], excl[i], t_nn[i], budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre,
-                          radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, direct_max, acc, stack, tstack,
-                          mono, buf)
-            out[i] = acc
-            dropped[i] = lost / acc[kc - 1]
+        whole_a = np.empty(list_max, np.int64)
+        whole_b = np.empty(list_max, np.int64)
+        tests = np.empty(list_max, np.int64)
+        i0 = blk * block
+        B = min(m, i0 + block) - i0
+        acc = np.zeros((B, kc))
+        lost = np.zeros(B)
+        use = np.empty(B, np.bool_)
+        qlo = np.full(d, np.inf)
+        qhi = np.full(d, -np.inf)
+        tnn_lo = np.inf
+        tnn_hi = 0.0
+        for r in range(B):
+            i = i0 + r
+            use[r] = t_nn[i] < np.inf  # else no key (a shard without keys for this query): sums 0
+            if use[r]:
+                tnn_lo = min(tnn_lo, t_nn[i])
+                tnn_hi = max(tnn_hi, t_nn[i])
+                for c in range(d):
+                    qlo[c] = min(qlo[c], qs[i, c])
+                    qhi[c] = max(qhi[c], qs[i, c])
+        nw, nt = (0, 0) if tnn_lo == np.inf else _exp_lists(
+            qlo, qhi, tnn_lo, tnn_hi, keep, node_share, laplace, shrink, lo, hi, left, right, bmin, bmax, centre,
+            radius, slot, rho_max, stack, whole_a, whole_b, tests)
+        if nw < 0:  # a list overflowed: walk the tree per query
+            for r in range(B):
+                if use[r]:
+                    lost[r] = _walk(qs[i0 + r], excl[i0 + r], 0, t_nn[i0 + r], budget, node_share, keep, shrink, lo,
+                                    hi, left, right, bmin, bmax, centre, radius, kt, vt, laplace, f32, slot, E, parent,
+                                    dim, rho_max, acc[r], 0.0, stack, tstack, mono, buf)
+        else:
+            for w in range(nw):
+                exp_block(qs, i0, use, t_nn, excl, kt, vt, whole_a[w], whole_b[w], laplace, f32, buf, acc)
+            tlo = np.empty((d, nt))
+            thi = np.empty((d, nt))
+            tcount = np.empty(nt)
+            kind = np.empty(nt, np.int8)
+            for e in range(nt):
+                j = tests[e]
+                for c in range(d):
+                    tlo[c, e] = bmin[j, c]
+                    thi[c, e] = bmax[j, c]
+                tcount[e] = hi[j] - lo[j]  # the excluded key counted too: a bound all the same
+                kind[e] = 1 if left[j] < 0 and slot[j] < 0 else 2
+            bound = np.empty(nt)
+            flags = np.zeros((B, nt), np.int8)
+            for r in range(B):
+                if not use[r]:
+                    continue
+                i = i0 + r
+                _test_bounds(qs[i], t_nn[i], laplace, shrink, keep, tlo, thi, tcount, nt, bound)
+                lost[r] = _decide(bound, kind, nt, budget, node_share, max(acc[r, kc - 1], 1.0), 0.0, flags[r])
+                for e in range(nt):
+                    if flags[r, e] == 2:
+                        lost[r] = _walk(qs[i], excl[i], tests[e], t_nn[i], budget, node_share, keep, shrink, lo, hi,
+                                        left, right, bmin, bmax, centre, radius, kt, vt, laplace, f32, slot, E, parent,
+                                        dim, rho_max, acc[r], lost[r], stack, tstack, mono, buf)
+            e = 0
+            while e < nt:  # the kept leaves, block-wise; a run of adjacent leaves kept by the same queries is joined
+                a = lo[tests[e]]
+                b = hi[tests[e]]
+                any_use = False
+                for r in range(B):
+                    use[r] = flags[r, e] == 1
+                    any_use = any_use or use[r]
+                e += 1
+                while e < nt and (lo[tests[e]] == b or hi[tests[e]] == a):
+                    same = True
+                    for r in range(B):
+                        same = same and (flags[r, e] == 1) == use[r]
+                    if not same:
+                        break
+                    a = min(a, lo[tests[e]])
+                    b = max(b, hi[tests[e]])
+                    e += 1
+                if any_use:
+                    exp_block(qs, i0, use, t_nn, excl, kt, vt, a, b, laplace, f32, buf, acc)
+        for r in range(B):
+            out[i0 + r] = acc[r]
+            dropped[i0 + r] = lost[r] / acc[r, kc - 1] if acc[r, kc - 1] > 0.0 else 0.0
         finish(claims)
         blk = claim(claims)
     return all_done(claims, nblocks)
