@@ -89,6 +89,8 @@ LEAF_EXP = 128
 #: Capacity of a block's lists for the Gaussian and Laplace kernels (a block whose lists would be longer
 #: walks the tree per query).
 EXP_LIST_MAX = 8192
+#: Consecutive queries (in Z order) that share one walk of the key tree for the Gaussian and Laplace kernels.
+EXP_QUERY_BLOCK = 32
 #: Nodes of at most this many keys that lie wholly inside a support (compact kernels) or wholly where
 #: no key can be dropped (Gaussian, Laplace) are summed as one run of keys, without descending.
 DIRECT_MAX = 4096
@@ -193,7 +195,7 @@ def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads):
     gauss.gauss_blocks(
         qs, excl, t_nn, tol / 9.0, DROP * tol / 9.0, 1.0 - _margin(np.float32 if f32 else np.float64, d), tk.lo,
         tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
-        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, QUERY_BLOCK, DIRECT_MAX, EXP_LIST_MAX, out, dropped,
+        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, EXP_QUERY_BLOCK, DIRECT_MAX, EXP_LIST_MAX, out, dropped,
         threads=threads,
     )
     return out

@@ -113,7 +113,8 @@ def _exp_sums1(buf, L, laplace, t_nn, s_nn, vt, a, acc):
 #: Keys per step of the vectorised fused loop (SIMD width times the compiler's unrolling: 8 x 4 with
 #: AVX-512, measured; a multiple of the narrower units' steps). A run is summed in whole steps: its tail
 #: as the last ``WINDOW`` keys of the run with the ones already summed masked out, since a step costs
-#: about what 2-3 keys do in the scalar remainder loop the compiler would otherwise run.
+#: about what 5 keys do in the scalar remainder loop the compiler would otherwise run (so tails of up to 5
+#: keys go there).
 WINDOW = 32
 
 
@@ -143,7 +144,7 @@ def _fused_rows(qs, i0, use, t_nn, excl, kt, vt, a, b, acc, laplace, three):
     """:func:`fused_block` for one (literal) kernel and dimension."""
     d = qs.shape[1]
     L = b - a
-    main = L - L % WINDOW if b >= WINDOW else L  # keys a .. a + main in whole steps, the rest in a window
+    main = L - L % WINDOW if b >= WINDOW and L % WINDOW > 5 else L  # a .. a + main in whole steps, the rest in a window
     c = b - WINDOW
     for r in range(use.shape[0]):
         if not use[r]:
