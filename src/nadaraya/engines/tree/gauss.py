@@ -6,13 +6,24 @@ Weights are taken relative to it, ``w = exp(-(t - t_nn) / 2)`` (Gaussian) or
 ``exp(sqrt(t_nn) - sqrt(t))`` (Laplace), so the largest is exactly 1 and the
 sum of weights ``D >= 1``: nothing underflows, whatever the bandwidth.
 
-Then a second depth-first walk, nearer child first. A node of ``count``
-keys whose box is at squared distance ``t_lo`` weighs at most ``W = count
-w(t_lo)``; it is dropped when ``W <= DROP * budget * max(1, D_so_far)`` and
-the query's dropped weight, W included, stays within ``budget * max(1,
-D_so_far)`` (the first rule keeps near nodes from spending the budget that
-the many far ones need). The sum of weights only grows and ends
-``>= 1``, so at the end the dropped weight is at most ``budget * D``. A Gaussian node with Taylor moments ::
+Then the sums. A node of ``count`` keys whose box is at squared distance
+``t_lo`` weighs at most ``W = count w(t_lo)``; it is dropped when ``W <= DROP *
+budget * max(1, D_so_far)`` and the query's dropped weight, W included, stays
+within ``budget * max(1, D_so_far)`` (the first rule keeps near nodes from
+spending the budget that the many far ones need). ``D_so_far`` is a partial sum
+of the final sum of weights ``D >= 1``, so at the end the dropped weight is at
+most ``budget * D``, in whatever order the nodes were decided. The order only
+decides how much is dropped. A block of consecutive (Z-order) queries walks the
+tree once with box-to-box bounds (:func:`_exp_lists`): nodes from which no
+query of the block can drop a key (their farthest corner decays less than
+``keep = -log(DROP budget n)`` for every query, n >= D) are *whole* runs of
+keys, summed for every query; leaves, far nodes and nodes with usable Taylor
+moments are *test* nodes. Each query first sums the whole runs, then takes
+the test nodes farthest first with its own box bounds and ``D_so_far`` (the
+whole runs' weight): dropped, a leaf to sum, or a subtree it walks itself
+depth first (nearer child first, with the same rule); the kept leaves are
+summed block-wise (a leaf's keys are read once for every query of the
+block that keeps it). A Gaussian node with Taylor moments ::
 
     E_a = sum_keys v exp(-|x|^2 / 2) x^a / a!      (x = k - c, multi-indices |a| < p)
 
