@@ -118,6 +118,23 @@ def test_block_lists_overflow_falls_back_to_per_query_walks(kernel, monkeypatch)
     _assert_agree(tree.pool(q, k, v, nw.KERNELS[kernel]), _reference(q, k, v, kernel), v, kernel, np.float64)
 
 
+@pytest.mark.parametrize("kernel", COMPACT)
+@pytest.mark.parametrize("exclude_self", [False, True])
+@pytest.mark.parametrize("share", [0.0, None])
+def test_blocks_that_prune_little_sum_every_key(kernel, exclude_self, share, dtype, monkeypatch):
+    # supports wider than the cloud's half: little is pruned, so blocks skip the tree (UNPRUNED_SHARE);
+    # share 0.0 sends every block that way, None keeps the default rule
+    if share is not None:
+        monkeypatch.setattr(tree, "UNPRUNED_SHARE", share)
+    rng = np.random.default_rng(zlib.crc32(f"unpruned {kernel} {exclude_self}".encode()))
+    k = rng.uniform(0.0, 1.6, size=(2, 700, 4)).astype(dtype)
+    k[:, 1] = k[:, 0]
+    q = k.copy() if exclude_self else rng.uniform(-0.2, 1.8, size=(2, 700, 4)).astype(dtype)
+    v = rng.normal(size=(2, 700, 3)).astype(dtype)
+    got = tree.pool(q, k, v, nw.KERNELS[kernel], exclude_self)
+    _assert_agree(got, _reference(q, k, v, kernel, exclude_self), v, kernel, dtype, kernel)
+
+
 def test_one_dimension_is_accepted():
     rng = np.random.default_rng(1)
     q, k, v = _problem(rng, 1, 100, 100, 1, 1, np.float64)

@@ -22,7 +22,8 @@ neighbour lists (a block's lists hold at most :data:`LIST_MAX` nodes).
 **Compact kernels** (:mod:`.compact`) are exact: a node outside a query's
 support is skipped, a node inside it is summed from moments centred on the
 node when K is a polynomial of u² (boxcar, Epanechnikov, biweight), and the
-rest key by key with the dense reference's own support test, so both engines
+rest key by key with the dense reference's own support test (a block of queries
+whose supports cover most of the cloud sums every key without the tree), so both engines
 agree on which keys count and on which queries have none (NaN). Agreement
 with the dense reference is to ~1e-15 of max|values| (a rounding certificate
 sends the rare query whose moment sums could cancel to the key-by-key path).
@@ -92,6 +93,9 @@ DIRECT_MAX = 4096
 #: Consecutive queries (in Z order) a thread takes at a time; for the compact kernels a block shares
 #: one walk of the key tree (measured best at 16 in 2-D).
 QUERY_BLOCK = 16
+#: A block of queries (compact kernels) whose lists send at least this share of the keys to key-by-key
+#: sums skips the tree and sums every key in long runs (large bandwidths, where little is pruned).
+UNPRUNED_SHARE = 0.5
 #: Capacity of a block's node lists (a block whose lists would be longer walks the tree per query).
 LIST_MAX = 2048
 #: Largest weight bound of one dropped node, as a fraction of the query's drop budget (tol / 9 of its weight).
@@ -166,7 +170,7 @@ def _compact_sums(kernel, tk, kt, vt, qs, excl, f32, margin, threads):
     compact.compact_blocks(
         qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre, tk.radius, kt, vt,
         compact.CODES[kernel.name], kernel.name == "boxcar", f32, margin, slot, M, degree, *e,
-        compact.CERTIFICATE_RATIO, QUERY_BLOCK, DIRECT_MAX, LIST_MAX, out, threads=threads,
+        compact.CERTIFICATE_RATIO, QUERY_BLOCK, DIRECT_MAX, LIST_MAX, UNPRUNED_SHARE, out, threads=threads,
     )
     return out
 
