@@ -113,7 +113,7 @@ def test_cli_fit_takes_plot_or_no_plot_not_both(data_csv, tmp_path):
 
 @pytest.mark.parametrize("bandwidth, status", [("loo", 0), ("-1", 2)])
 def test_console_entry_exits_quickly_with_the_status_output_and_exit_handlers(data_csv, tmp_path, bandwidth, status):
-    # cli.run (the console script, python -m nadaraya) ends with os._exit after main: the exit handlers
+    # nadaraya.__main__.run (the console script, python -m nadaraya) ends with os._exit after main: the exit handlers
     # must still run, the streams be flushed (stdout is a pipe here: block-buffered) and the status kept
     path, _ = data_csv
     model = tmp_path / "m.npz"
@@ -121,7 +121,7 @@ def test_console_entry_exits_quickly_with_the_status_output_and_exit_handlers(da
             "atexit.register(lambda: print('exit handler ran'))\n"
             f"sys.argv = ['nadaraya', 'fit', {str(path)!r}, '--x', 'x', '--y', 'y', '--bandwidth', {bandwidth!r},"
             f" '--model', {str(model)!r}, '--no-plot']\n"
-            "from nadaraya.cli import run\n"
+            "from nadaraya.__main__ import run\n"
             "run()\n"
             "print('not reached')\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

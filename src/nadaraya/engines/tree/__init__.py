@@ -35,7 +35,12 @@ weight bound (keys times the weight at its box's nearest point) is at most
 ``tol / 9`` of the weight summed so far (nearer nodes first); for the
 Gaussian, nodes with ``|q - c| r <= RHO`` are summed from Taylor far-field
 moments (the large-bandwidth case; at ~50 keys per bandwidth ball the nodes
-are too sparse for a series to pay, and the walk is pruning only).
+are too sparse for a series to pay, and the walk is pruning only); and, in
+d <= 2, nodes of at least 2 p**d keys and half-width <= :data:`HERMITE_WIDTH`
+carry a Hermite far-field series (:mod:`.hermite`, the fast Gauss
+transform's), valid at any distance, which a query uses when the series'
+error bound fits the same budget as a dropped node's weight (the error is
+then counted in ``W`` below).
 Error bound, with ``tau = RHO**p exp(2 RHO) / p! <= tol / 16`` the
 expansion's relative error per key and ``W`` the dropped weight:
 
@@ -44,7 +49,8 @@ expansion's relative error per key and ``W`` the dropped weight:
 
 because perturbing every weight by a factor within ``1 +- tau`` moves a
 weighted mean by at most ``2 tau / (1 - tau) max|v|``, dropping weight W
-moves it by at most ``2 W / D max|v|``, and ``W <= tol / 9 * D_computed``
+moves it by at most ``2 W / D max|v|`` (as does an absolute error W in the
+weights that a Hermite series makes), and ``W <= tol / 9 * D_computed``
 holds by construction (``D_computed >= D / (1 + tau)``). This is the bound of the
 sorted 1-D engine (:mod:`nadaraya.engines.sorted1d`). A ``tol`` below
 :data:`MIN_TOL` is treated as ``MIN_TOL``: rounding (~1e-14) dominates there
@@ -70,7 +76,7 @@ from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
 from .._parallel import thread_count
 from ..state import Partials, finalize
-from . import compact, gauss
+from . import compact, gauss, hermite
 from .kdtree import build, morton_order
 
 __all__ = ["NAME", "OPTIONS", "EXACT", "REQUIRES", "supports", "prefer", "pool", "partials", "KERNELS"]
@@ -108,6 +114,11 @@ EXPAND_MIN = 2
 TAYLOR_RADIUS = 1.0
 #: No Taylor moments when the series would have more terms than this (high d, tiny tol).
 MAX_TERMS = 4096
+#: Order p of the Gaussian's Hermite far-field series per dimension d (``p**d`` terms; none above d = 2),
+#: the largest half-width (in bandwidths) of a node that gets one, and how many keys per term it must hold.
+HERMITE_ORDER = {1: 16, 2: 16}
+HERMITE_WIDTH = 1.0
+HERMITE_KEYS_PER_TERM = 2
 #: With the default thread count, problems with at most this many ``m * min(n, 1024)`` run on one thread:
 #: waking the others costs more than the work (a rough guess from a busy 2-core machine, not a crossover).
 SERIAL_WORK = 1 << 18
@@ -189,15 +200,33 @@ def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads):
     E = gauss.taylor_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, parent, dim, inv, threads=threads)
     slot = np.full(tk.lo.shape[0], -1, np.int64)
     slot[nodes] = np.arange(nodes.shape[0])
+    far = _hermite_nodes(laplace, tk, kt, vt, count, threads)
     out = np.empty((qs.shape[0], kc))
     dropped = np.empty(qs.shape[0])
     gauss.gauss_blocks(
         qs, excl, t_nn, tol / 9.0, DROP * tol / 9.0, 1.0 - _margin(np.float32 if f32 else np.float64, d), tk.lo,
         tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
-        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, QUERY_BLOCK, DIRECT_MAX, out, dropped,
+        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, QUERY_BLOCK, DIRECT_MAX, far, out, dropped,
         threads=threads,
     )
     return out
+
+
+def _hermite_nodes(laplace, tk, kt, vt, count, threads):
+    """The Gaussian's far-field series (:mod:`.hermite`): (slot per node, moments, half-widths, tails, order)."""
+    d = kt.shape[0]
+    p = HERMITE_ORDER.get(d, 0)
+    nodes = np.zeros(0, np.int64)
+    if not laplace and p:
+        w = (tk.bmax - tk.bmin).max(axis=1) * 0.5
+        nodes = np.flatnonzero((count >= HERMITE_KEYS_PER_TERM * p**d) & (w <= HERMITE_WIDTH))
+    p = max(p, 1)
+    A = hermite.hermite_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, p, threads=threads)
+    hw = hermite.half_widths(tk.bmin, tk.bmax, nodes)
+    rem, size = hermite.tails(hw, p)
+    slot = np.full(tk.lo.shape[0], -1, np.int64)
+    slot[nodes] = np.arange(nodes.shape[0])
+    return slot, A, hw, rem, size, p
 
 
 def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score, threads):

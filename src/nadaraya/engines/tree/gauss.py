@@ -23,8 +23,10 @@ exp(y.x)`` and ``exp(y.x) = sum_a y^a x^a / a!``: its contribution is
 p - 1, the least p with ``tau = RHO**p exp(2 RHO) / p! <= tol / 16``: the
 remainder of ``exp(y.x)`` is at most ``rho**p exp(rho) / p!``, and
 ``exp(y.x) >= exp(-rho)``, so each key's weight is off by a factor within
-``1 +- tau``. Leaves, and nodes that hold the excluded key, are summed key
-by key. (The error bound is stated in :mod:`nadaraya.engines.tree`.)
+``1 +- tau``. A node with a Hermite far-field series (:mod:`.hermite`) is
+summed from it when its error bound passes the drop rule's two tests (the
+bound then counts as dropped weight). Leaves, and nodes that hold the
+excluded key, are summed key by key. (The error bound is stated in :mod:`nadaraya.engines.tree`.)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from numba import njit
 from .._parallel import all_done, claim, finish, run_claimed
 
 from .kdtree import STACK, box_max_sq, box_min_sq, centred
+from .hermite import add_node, node_error
 from .leaves import exp_run, run_t
 
 __all__ = ["taylor_order", "multi_indices", "taylor_moments", "nearest_blocks", "gauss_blocks"]
@@ -175,7 +178,7 @@ def _decay(laplace, t, t_nn, s_nn):
 
 @njit(cache=True)
 def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
-           laplace, f32, slot, E, parent, dim, rho_max, direct_max, acc, stack, tstack, mono, buf):
+           laplace, f32, slot, E, parent, dim, rho_max, direct_max, far, acc, stack, tstack, mono, buf):
     """Sum of w v (and w, the last column) of one query into acc; returns the dropped weight.
 
     ``keep``: a decay below which no key can ever be dropped (``-log(node_share n)``), so a
@@ -229,6 +232,17 @@ def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right,
                         tot += mono[al] * E[s, al, col]
                     acc[col] += f * tot
                 continue
+        hslot, A, hw, hrem, hsize, p, g, prod = far
+        if not own and hslot[j] >= 0:
+            h = hslot[j]
+            for c in range(d):
+                y[c] = q[c] - centre[j, c]
+            err = node_error(y, hw[h], hrem[h], hsize[h], count, t_nn, p)
+            have = max(acc[kc - 1], 1.0)
+            if err <= node_share * have and dropped + err <= budget * have:
+                add_node(y, A, h, p, t_nn, g, prod, acc)
+                dropped += err
+                continue
         if left[j] >= 0 and not (b - a <= direct_max and _decay(laplace, box_max_sq(q, bmin, bmax, j), t_nn, s_nn) < keep):
             l = left[j]
             r = right[j]
@@ -261,7 +275,7 @@ def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right,
 
 
 def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
-                 laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped, threads=1):
+                 laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, far, out, dropped, threads=1):
     """Fill out[i] = (sum w v, sum w) for every query, in dynamically scheduled blocks.
 
     ``dropped[i]`` gets the query's dropped weight over its sum of weights
@@ -270,14 +284,14 @@ def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right
     On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
     """
     run_claimed(_gauss_blocks_loop, threads, qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax,
-                centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped)
+                centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, far, out, dropped)
 
 
 @njit(cache=True, nogil=True)
 def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt,
-                       vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, out, dropped, claims):
+                       vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, far, out, dropped, claims):
     """The chunk-claiming loop of :func:`gauss_blocks` (see :mod:`nadaraya.engines._parallel`)."""
-    m = qs.shape[0]
+    m, d = qs.shape
     kc = vt.shape[0]
     nblocks = (m + block - 1) // block
     share_n = node_share * vt.shape[1] * (1.0 + 1e-6)
@@ -289,14 +303,16 @@ def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left,
         mono = np.empty(parent.shape[0])
         tstack = np.empty(STACK)
         buf = np.empty(direct_max)
+        hslot, A, hw, hrem, hsize, p = far
+        scratch = (hslot, A, hw, hrem, hsize, p, np.empty((d, p)), np.empty(A.shape[1]))
         for i in range(blk * block, min(m, (blk + 1) * block)):
             if not t_nn[i] < np.inf:  # no key (a shard without keys for this query)
                 out[i] = 0.0
                 dropped[i] = 0.0
                 continue
             lost = _query(qs[i], excl[i], t_nn[i], budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre,
-                          radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, direct_max, acc, stack, tstack,
-                          mono, buf)
+                          radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, direct_max, scratch, acc, stack,
+                          tstack, mono, buf)
             out[i] = acc
             dropped[i] = lost / acc[kc - 1]
         finish(claims)
