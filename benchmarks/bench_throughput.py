@@ -12,19 +12,17 @@ import warnings
 import numpy as np
 
 from harness import (
+    PROBE_M,
+    PROBE_SHIFTS,
     TP_BANDWIDTH,
-    available_memory,
     best_of,
     fmt_cell,
     fmt_ratio,
-    GiB,
     log,
     make_data,
-    maxrss_bytes,
-    proc_status,
     rel_diff,
-    reset_peak_rss,
     run_worker,
+    shifted,
     short_error,
     timed,
 )
@@ -99,6 +97,46 @@ def bench_pykeops(q, k, v, threads, repeats, budget):
     return {"seconds": t, "runs": runs, "evals_per_s": len(q) * len(k) / t, "compile_s": compile_s}, out
 
 
+def bench_sdpa(d, dtype, n, threads, repeats, budget) -> dict:
+    """torch ``scaled_dot_product_attention`` on the augmented form, in a subprocess (``torch_peers.worker_sdpa``).
+
+    Its result holds the outputs (``"out"``, all m = n queries) and the
+    far-from-origin probe's outputs (``"probe"``) beside the timing.
+    """
+    spec = {"kind": "sdpa", "d": d, "dtype": dtype, "n": n, "threads": threads, "repeats": repeats}
+    return run_worker({**spec, "budget": budget})
+
+
+def far_probe(q, k, v, threads, sdpa_probe) -> dict:
+    """Error (max |Δ| / max|values|) of SDPA and of the stream engine against the float64 dense reference.
+
+    On :data:`PROBE_M` queries against all keys, at the origin and with queries
+    and keys shifted as :data:`PROBE_SHIFTS` says; ``sdpa_probe`` holds SDPA's
+    outputs on the same inputs (shift -> list), as :func:`bench_sdpa` returns them.
+    """
+    import nadaraya as nw
+
+    scale = float(np.max(np.abs(v)))
+    res = {"m": PROBE_M, "shifts": [], "sdpa": [], "stream": []}
+    for shift in PROBE_SHIFTS:
+        qs, ks = shifted(q[:PROBE_M], shift), shifted(k, shift)
+        as64 = (a.astype(np.float64) for a in (qs, ks, v))
+        ref = nw.attention_pool(*as64, bandwidth=TP_BANDWIDTH, method="dense")
+        stream = nw.attention_pool(qs, ks, v, bandwidth=TP_BANDWIDTH, method="stream", num_threads=threads)
+        sdpa = (sdpa_probe or {}).get(str(shift))
+        res["shifts"].append(shift)
+        res["stream"].append(rel_diff(stream, ref, scale))
+        res["sdpa"].append(None if sdpa is None else rel_diff(sdpa, ref, scale))
+    return res
+
+
+def vs_stream(res: dict, key: str, ref, scale: float) -> None:
+    """Move a worker's outputs ``res[key]`` out of its result and record their difference from the stream engine's."""
+    out = res.pop(key, None)
+    if ref is not None and out is not None:
+        res["max_diff_vs_stream"] = rel_diff(out, ref[: len(out)], scale)
+
+
 def run(sizes, threads, repeats) -> dict:
     n, budget = sizes["tp_n"], sizes["budget_s"]
     rows, ceilings = [], {}
@@ -149,76 +187,51 @@ def run(sizes, threads, repeats) -> dict:
                     "budget": budget,
                 }
             )
-            tb = row["torch_book"]
-            head = tb.pop("head", None)
-            if ref is not None and head is not None:
-                tb["max_diff_vs_stream"] = rel_diff(head, ref[: len(head)], scale)
-            log(f"  d={d} {dtype} torch_book: " + fmt_cell(tb))
+            vs_stream(row["torch_book"], "head", ref, scale)
+            log(f"  d={d} {dtype} torch_book: " + fmt_cell(row["torch_book"]))
+            row["sdpa"] = bench_sdpa(d, dtype, n, threads, repeats, budget)
+            sdpa_probe = row["sdpa"].pop("probe", None)
+            vs_stream(row["sdpa"], "out", ref, scale)
+            log(f"  d={d} {dtype} sdpa: " + fmt_cell(row["sdpa"]))
+            try:
+                row["far"] = far_probe(q, k, v, threads, sdpa_probe)
+            except Exception as exc:
+                row["far"] = {"error": short_error(exc)}
+            log(f"  d={d} {dtype} far-from-origin probe: {row['far']}")
             s = row["stream"].get("evals_per_s")
             if s:
                 row["stream_over_ceiling"] = s / ceilings[dtype]
-                if row["pykeops"].get("evals_per_s"):
-                    row["stream_over_pykeops"] = s / row["pykeops"]["evals_per_s"]
+                for peer in ("pykeops", "sdpa"):
+                    if row[peer].get("evals_per_s"):
+                        row[f"stream_over_{peer}"] = s / row[peer]["evals_per_s"]
             rows.append(row)
     return {"rows": rows}
 
 
-def book_pool_torch(x_train, y_train, x_test, w):
-    """The chapter's tiled form: repeat the queries, tile the keys and values, softmax, bmm.
-
-    For 1-D inputs this is the book's code line for line (``NWKernelRegression.forward``
-    with ``X_tile``/``Y_tile`` as keys and values); for d > 1 the same
-    construction with a trailing feature axis.
-    """
-    import torch
-    from torch import nn
-
-    n_train, n_test = x_train.shape[0], x_test.shape[0]
-    if x_train.dim() == 1:
-        X_tile = x_train.repeat((n_test, 1))  # keys: (n_test, n_train)
-        Y_tile = y_train.repeat((n_test, 1))  # values: (n_test, n_train)
-        queries = x_test.repeat_interleave(n_train).reshape((-1, n_train))  # (n_test, n_train)
-        attention_weights = nn.functional.softmax(-(((queries - X_tile) * w) ** 2) / 2, dim=1)
-    else:
-        d = x_train.shape[1]
-        X_tile = x_train.repeat((n_test, 1, 1))  # (n_test, n_train, d)
-        Y_tile = y_train.repeat((n_test, 1))
-        queries = x_test.repeat_interleave(n_train, dim=0).reshape((n_test, n_train, d))
-        attention_weights = nn.functional.softmax(-(((queries - X_tile) * w) ** 2).sum(-1) / 2, dim=1)
-    return torch.bmm(attention_weights.unsqueeze(1), Y_tile.unsqueeze(-1)).reshape(-1)
+def fmt_err(x) -> str:
+    return "—" if x is None else f"{x:.1e}"
 
 
-def worker_torch_book(spec: dict) -> dict:
-    """Measure the book's code where it fits in memory; otherwise say how much it would need."""
-    import torch
-
-    torch.set_num_threads(spec["threads"])
-    n, d, w = spec["n"], spec["d"], 1.0 / TP_BANDWIDTH
-    q, k, v = (torch.from_numpy(a) for a in make_data(n, n, d, spec["dtype"]))
-    book_pool_torch(k[:10], v[:10], q[:10], w)  # warm-up: thread pool, allocator
-
-    # Bytes per query-key pair at a small size, from the peak RSS of one call.
-    mc = min(spec["calib_m"], n)
-    qc = q[:mc]
-    rss0 = proc_status("VmRSS")
-    can_reset = reset_peak_rss()
-    tc, runs_c, _ = best_of(lambda: book_pool_torch(k, v, qc, w), spec["repeats"], spec["budget"])
-    peak = proc_status("VmHWM") if can_reset else maxrss_bytes()
-    bytes_per_pair = max(peak - rss0, 0) / (mc * n)
-    need = bytes_per_pair * n * n
-    avail = available_memory()
-    res = {
-        "bytes_per_pair": bytes_per_pair,
-        "needs_gib": need / GiB,
-        "available_gib": avail / GiB,
-        "calib": {"m": mc, "seconds": tc, "runs": runs_c, "evals_per_s": mc * n / tc},
-    }
-    if need > 0.8 * avail:
-        res["does_not_fit"] = True
-        return res
-    t, runs, out = best_of(lambda: book_pool_torch(k, v, q, w), spec["repeats"], spec["budget"])
-    res.update({"m": n, "seconds": t, "runs": runs, "evals_per_s": n * n / t, "head": out[:200].tolist()})
-    return res
+def far_markdown(rows) -> list[str]:
+    """The far-from-origin probe's table (rows measured before the probe existed are left out)."""
+    rows = [r for r in rows if r.get("far", {}).get("shifts")]
+    if not rows:
+        return []
+    far, m = rows[0]["far"], rows[0]["far"]["m"]
+    lines = [
+        "",
+        f"Accuracy at and far from the origin: max |Δ| / max|values| against nadaraya's dense reference "
+        f"in float64 on the same (rounded) inputs, {m} queries against all keys; "
+        f"far = queries and keys shifted by {far['shifts'][1] / rows[0]['bandwidth']:g} bandwidths:",
+        "",
+        "| d | dtype | torch SDPA, augmented | torch SDPA, far | nadaraya stream | nadaraya stream, far |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        f = r["far"]
+        cells = [fmt_err(x) for x in (*f["sdpa"], *f["stream"])]
+        lines.append(f"| {r['d']} | {r['dtype']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def markdown(s: dict, m: dict) -> list[str]:
@@ -234,23 +247,26 @@ def markdown(s: dict, m: dict) -> list[str]:
         f"Measured {s['measured_at']}. Evaluations/s = m·n / best wall time; every column ran on the same inputs.",
         "",
         f"| d | dtype | nadaraya stream ({t} threads) | ceiling: numpy.exp × {t} | stream / ceiling "
-        f"| pykeops CPU | stream / pykeops | statsmodels KernelReg (m={sm}) | book's tiled torch | nadaraya dense (m={dm}) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| pykeops CPU | stream / pykeops | statsmodels KernelReg (m={sm}) | book's tiled torch "
+        f"| torch SDPA, augmented | stream / SDPA | nadaraya dense (m={dm}) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in s["rows"]:
         lines.append(
             f"| {r['d']} | {r['dtype']} | {fmt_cell(r['stream'])} | {fmt_cell(r['ceiling'])} "
             f"| {fmt_ratio(r.get('stream_over_ceiling'))} | {fmt_cell(r['pykeops'])} | {fmt_ratio(r.get('stream_over_pykeops'))} "
-            f"| {fmt_cell(r['statsmodels'])} | {fmt_cell(r['torch_book'])} | {fmt_cell(r['dense'])} |"
+            f"| {fmt_cell(r['statsmodels'])} | {fmt_cell(r['torch_book'])} | {fmt_cell(r.get('sdpa'))} "
+            f"| {fmt_ratio(r.get('stream_over_sdpa'))} | {fmt_cell(r['dense'])} |"
         )
     lines += ["", "Agreement with the stream engine (max |Δ| / max|values| on the queries each peer ran):", ""]
-    lines += ["| d | dtype | pykeops | statsmodels | book's torch | nadaraya dense |", "|---|---|---|---|---|---|"]
+    lines += ["| d | dtype | pykeops | statsmodels | book's torch | torch SDPA | nadaraya dense |", "|---" * 7 + "|"]
     for r in s["rows"]:
         cells = []
-        for name in ("pykeops", "statsmodels", "torch_book", "dense"):
-            x = r[name].get("max_diff_vs_stream", r[name].get("max_diff_vs_dense"))
-            cells.append("—" if x is None else f"{x:.1e}")
+        for name in ("pykeops", "statsmodels", "torch_book", "sdpa", "dense"):
+            x = r.get(name, {}).get("max_diff_vs_stream", r.get(name, {}).get("max_diff_vs_dense"))
+            cells.append(fmt_err(x))
         lines.append(f"| {r['d']} | {r['dtype']} | " + " | ".join(cells) + " |")
+    lines += far_markdown(s["rows"])
     lines += [
         "",
         "- ceiling: `numpy.exp` on a 4096-element array (in cache) repeated, single-threaded, times the threads "
@@ -264,6 +280,10 @@ def markdown(s: dict, m: dict) -> list[str]:
         "`softmax` and `bmm` (torch CPU), run in a subprocess where its measured bytes per query-key pair × m·n "
         "fit in 80 % of free memory; otherwise the cell gives the memory it would need and its speed on a "
         "subsample of queries.",
+        "- torch SDPA, augmented: `scaled_dot_product_attention(Q', K', v, scale=1.0)` with Q' = [q/h, 1] and "
+        "K' = [k/h, −|k/h|²/2] (the score −|q − k|²/2h² less its per-query constant), in the row's dtype, "
+        "(1, 1, m, d + 1) tensors, queries in chunks whose score matrix stays within 256 MiB, in a subprocess "
+        "with torch's threads set to the same count.",
         "",
     ]
     return lines

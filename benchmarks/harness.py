@@ -55,6 +55,10 @@ QUICK = {
     "budget_s": 3.0,
 }
 TP_BANDWIDTH = 1.0
+#: Shifts of queries and keys in the throughput section's accuracy probe: none, and 100 bandwidths (far from the origin).
+PROBE_SHIFTS = (0.0, 100.0 * TP_BANDWIDTH)
+#: Queries of that accuracy probe (against all keys).
+PROBE_M = 200
 SC_BANDWIDTH = 0.05
 LOO_BANDWIDTH = {1: 0.1, 4: 0.5}
 NOISE = 0.5
@@ -82,6 +86,11 @@ def make_data(m: int, n: int, d: int, dtype: str = "float64", seed: int = 0, que
         keys, queries = keys[:, 0], queries[:, 0]
     cast = lambda a: np.ascontiguousarray(a, dtype=dtype)  # noqa: E731
     return cast(queries), cast(keys), cast(values)
+
+
+def shifted(a: np.ndarray, shift: float) -> np.ndarray:
+    """``a + shift`` rounded to ``a``'s dtype: the probe's inputs, identical in every process."""
+    return a + np.asarray(shift, dtype=a.dtype)
 
 
 def best_of(fn, repeats: int, budget_s: float):

@@ -9,8 +9,9 @@ Sections (``--only NAME``, repeatable):
 
 throughput  dense Gaussian kernel evaluations per second (m * n / time) of the
             "stream" engine against the machine's ceiling (numpy.exp in cache,
-            times the threads used), pykeops, statsmodels and the book's tiled
-            PyTorch code
+            times the threads used), pykeops, statsmodels, the book's tiled
+            PyTorch code and torch's scaled_dot_product_attention on the
+            augmented form (with its accuracy at and far from the origin)
 scale       1-D, m = n = 10^6: wall time, compile time and peak memory (one
             fresh subprocess per case) of the "sorted" engine, and the error
             of its Gaussian fast path against the exact "stream" engine
@@ -45,6 +46,7 @@ import bench_select
 import bench_threads
 import bench_throughput
 import startup
+import torch_peers
 from harness import FULL, HERE, QUICK, cpu_snapshot, log, machine_info, other_load, short_error, write_atomic
 
 #: Section name -> its module (``run`` and ``markdown``), in the order of the results page.
@@ -60,7 +62,11 @@ MODULES = {
 SECTIONS = tuple(MODULES)
 ALIASES = {str(i + 1): name for i, name in enumerate(SECTIONS)}
 #: Subprocess measurements (``run.py --worker JSON``) by kind.
-WORKERS = {"torch_book": bench_throughput.worker_torch_book, "scale": bench_scale.worker_scale}
+WORKERS = {
+    "torch_book": torch_peers.worker_torch_book,
+    "sdpa": torch_peers.worker_sdpa,
+    "scale": bench_scale.worker_scale,
+}
 
 
 def markdown(doc: dict) -> str:

@@ -10,6 +10,7 @@ N(0, 0.5²)):
 - **nadaraya fit**: ``python -m nadaraya fit data.csv --x x --y y --bandwidth loo
   --model m.npz`` (the ``nadaraya`` console script runs the same code; the fit
   plot m.png is written too, as by default);
+- **nadaraya fit --no-plot**: the same without the plot (no matplotlib import);
 - **statsmodels**: a script reading the CSV with NumPy and fitting
   ``KernelReg(y, x, "c", reg_type="lc", bw="cv_ls")``, saving its bandwidth.
 
@@ -46,13 +47,16 @@ np.save("statsmodels_bw.npy", model.bw)
 """
 
 
+FIT = ["-m", "nadaraya", "fit", "data.csv", "--x", "x", "--y", "y", "--bandwidth", "loo", "--model", "m.npz"]
+
+
 def cases(rows: int) -> dict:
     """Case name -> argv after the interpreter (run in the folder holding data.csv)."""
     return {
         "floor": ["-c", "import numpy, scipy.optimize, numba"],
         "import nadaraya": ["-c", "import nadaraya"],
-        f"nadaraya fit (n = {rows}, loo)": ["-m", "nadaraya", "fit", "data.csv", "--x", "x", "--y", "y",
-                                            "--bandwidth", "loo", "--model", "m.npz"],
+        f"nadaraya fit (n = {rows}, loo)": FIT,
+        f"nadaraya fit --no-plot (n = {rows}, loo)": FIT + ["--no-plot"],
         f"statsmodels KernelReg cv_ls (n = {rows})": ["statsmodels_fit.py"],
     }
 

@@ -21,7 +21,7 @@ import engine_contract
 from conftest import rtol_for
 from nadaraya._checks import prepare
 from nadaraya.engines import state, stream, tree
-from nadaraya.engines.tree import gauss, kdtree
+from nadaraya.engines.tree import gauss, hermite, kdtree
 
 ALL = sorted(nw.KERNELS)
 COMPACT = [k for k in ALL if nw.KERNELS[k].compact]
@@ -116,6 +116,23 @@ def test_block_lists_overflow_falls_back_to_per_query_walks(kernel, monkeypatch)
     q, k, v = _problem(rng, 1, 200, 2000, 2, 1, np.float64, per_support=200.0)
     monkeypatch.setattr(tree, "LIST_MAX", 2)
     _assert_agree(tree.pool(q, k, v, nw.KERNELS[kernel]), _reference(q, k, v, kernel), v, kernel, np.float64)
+
+
+@pytest.mark.parametrize("kernel", COMPACT)
+@pytest.mark.parametrize("exclude_self", [False, True])
+@pytest.mark.parametrize("share", [0.0, None])
+def test_blocks_that_prune_little_sum_every_key(kernel, exclude_self, share, dtype, monkeypatch):
+    # supports wider than the cloud's half: little is pruned, so blocks skip the tree (UNPRUNED_SHARE);
+    # share 0.0 sends every block that way, None keeps the default rule
+    if share is not None:
+        monkeypatch.setattr(tree, "UNPRUNED_SHARE", share)
+    rng = np.random.default_rng(zlib.crc32(f"unpruned {kernel} {exclude_self}".encode()))
+    k = rng.uniform(0.0, 1.6, size=(2, 700, 4)).astype(dtype)
+    k[:, 1] = k[:, 0]
+    q = k.copy() if exclude_self else rng.uniform(-0.2, 1.8, size=(2, 700, 4)).astype(dtype)
+    v = rng.normal(size=(2, 700, 3)).astype(dtype)
+    got = tree.pool(q, k, v, nw.KERNELS[kernel], exclude_self)
+    _assert_agree(got, _reference(q, k, v, kernel, exclude_self), v, kernel, dtype, kernel)
 
 
 def test_one_dimension_is_accepted():
@@ -298,6 +315,67 @@ def test_taylor_series_at_the_edge_of_its_radius(d):
     tau = tree.RHO**p * math.exp(2 * tree.RHO) / math.factorial(p)
     assert tau <= tol / 16
     assert np.all(np.abs(series - exact) <= tau * exact)
+
+
+def _hermite_node(rng, d, p, width):
+    """One node of 300 keys within ``width`` of its centre per dimension, with its series."""
+    n = 300
+    pts = rng.normal(size=d) + rng.uniform(-width, width, size=(n, d))
+    bmin, bmax = pts.min(0)[None], pts.max(0)[None]
+    centre = 0.5 * (bmin + bmax)
+    V = np.column_stack([rng.uniform(-1, 1, n) + 3.0, np.ones(n)])
+    kt, vt = np.ascontiguousarray(pts.T), np.ascontiguousarray(V.T)
+    A = hermite.hermite_moments(kt, vt, np.array([0]), np.array([n]), centre, np.array([0]), p)
+    w = hermite.half_widths(bmin, bmax, np.array([0]))
+    rem, size = hermite.tails(w, p)
+    return pts, V, centre[0], A, w[0], rem[0], size[0]
+
+
+@pytest.mark.parametrize("d, p, width", [(1, 8, 0.9), (1, 16, 0.5), (2, 6, 0.5), (2, 16, 0.7), (3, 5, 0.3)])
+def test_hermite_series_within_its_bound(d, p, width):
+    # the far-field series of one node against the exact sums, at queries from the centre to 8 bandwidths
+    # away and nearest-key offsets t_nn up to 4: the error never exceeds node_error, and the bound is
+    # small far away (it decays like exp(-|y|^2 / 4)), so far nodes can use it
+    rng = np.random.default_rng(zlib.crc32(f"hermite {d} {p}".encode()))
+    pts, V, c, A, w, rem, size = _hermite_node(rng, d, p, width)
+    g, prod = np.empty((d, p)), np.empty(p**d)
+    for dist in np.linspace(0.0, 8.0, 33):
+        for _ in range(4):
+            u = rng.normal(size=d)
+            y = dist * u / np.linalg.norm(u)
+            t_nn = rng.uniform(0, 4)
+            acc = np.zeros(2)
+            hermite.add_node(y, A, 0, p, t_nn, g, prod, acc)
+            exact = (np.exp(-0.5 * (((c + y) - pts) ** 2).sum(1) + 0.5 * t_nn)[:, None] * V).sum(0)
+            bound = hermite.node_error(y, w, rem, size, len(pts), t_nn, p)
+            assert np.abs(acc[1] - exact[1]) <= bound, (dist, acc, exact, bound)
+            assert np.abs(acc[0] - exact[0]) <= bound * np.abs(V[:, 0]).max(), (dist, acc, exact, bound)
+    far = 8.0 * np.ones(d) / math.sqrt(d)
+    assert hermite.node_error(far, w, rem, size, len(pts), 0.0, p) < 1e-5 * len(pts) * math.exp(-0.25 * 64) * 1e6
+
+
+@pytest.mark.parametrize("exclude_self", [False, True])
+@pytest.mark.parametrize("tol", [1e-4, 1e-10])
+def test_hermite_far_field_in_the_engine(exclude_self, tol, monkeypatch):
+    # a low order and few keys per term, so that small problems use the series: the result moves (the
+    # series is used) and stays within the certified bound; then the same with float32 inputs
+    rng = np.random.default_rng(11)
+    n = 3000
+    k = rng.uniform(0, 6.0, size=(1, n, 2))
+    q = k.copy() if exclude_self else rng.uniform(-1.0, 7.0, size=(1, n, 2))
+    v = np.concatenate([rng.uniform(-1, 1, size=(1, n, 1)), rng.uniform(4, 5, size=(1, n, 1))], axis=2)
+    kern = nw.KERNELS["gaussian"]
+    monkeypatch.setattr(tree, "HERMITE_ORDER", {})
+    plain = tree.pool(q, k, v, kern, exclude_self, tol=tol)
+    monkeypatch.setattr(tree, "HERMITE_ORDER", {2: 8 if tol > 1e-6 else 14})
+    monkeypatch.setattr(tree, "HERMITE_KEYS_PER_TERM", 0.5)
+    got = tree.pool(q, k, v, kern, exclude_self, tol=tol)
+    assert not np.array_equal(got, plain)
+    want = _reference(q, k, v, "gaussian", exclude_self)
+    assert np.abs(got - want).max() <= (tol / 2 + 1e-13) * np.abs(v).max()
+    got32 = tree.pool(q.astype(np.float32), k.astype(np.float32), v.astype(np.float32), kern, exclude_self, tol=tol)
+    want32 = _reference(q.astype(np.float32), k.astype(np.float32), v.astype(np.float32), "gaussian", exclude_self)
+    assert np.abs(got32 - want32).max() <= max(tol / 2, 1e-6) * np.abs(v).max()
 
 
 # ---------------------------------------------------------------- memory

@@ -91,6 +91,48 @@ def test_cli_fit_and_predict_import_no_sklearn(data_csv, tmp_path, extra):
     assert _loaded(mods, NEVER) == []
 
 
+def test_cli_fit_no_plot_writes_the_model_only_and_loads_no_matplotlib(data_csv, tmp_path):
+    path, _ = data_csv
+    model = tmp_path / "m.npz"
+    args = ["fit", path, "--x", "x", "--y", "y", "--bandwidth", "loo", "--model", model]
+    mods = _modules_after(_cli(args + ["--no-plot"]))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".npz", ".png")) == ["m.npz"]
+    assert _loaded(mods, ("matplotlib",) + NEVER) == []
+    mods = _modules_after(_cli(args))  # the default draws m.png, with matplotlib
+    assert (tmp_path / "m.png").exists() and _loaded(mods, ("matplotlib",))
+
+
+def test_cli_fit_takes_plot_or_no_plot_not_both(data_csv, tmp_path):
+    path, _ = data_csv
+    res = subprocess.run([sys.executable, "-m", "nadaraya", "fit", str(path), "--x", "x", "--y", "y", "--model",
+                          str(tmp_path / "m.npz"), "--plot", str(tmp_path / "p.png"), "--no-plot"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "--no-plot" in res.stderr and "not allowed with" in res.stderr
+    assert not any(p.suffix in (".npz", ".png") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bandwidth, status", [("loo", 0), ("-1", 2)])
+def test_console_entry_exits_quickly_with_the_status_output_and_exit_handlers(data_csv, tmp_path, bandwidth, status):
+    # nadaraya.__main__.run (the console script, python -m nadaraya) ends with os._exit after main: the exit handlers
+    # must still run, the streams be flushed (stdout is a pipe here: block-buffered) and the status kept
+    path, _ = data_csv
+    model = tmp_path / "m.npz"
+    code = ("import atexit, sys\n"
+            "atexit.register(lambda: print('exit handler ran'))\n"
+            f"sys.argv = ['nadaraya', 'fit', {str(path)!r}, '--x', 'x', '--y', 'y', '--bandwidth', {bandwidth!r},"
+            f" '--model', {str(model)!r}, '--no-plot']\n"
+            "from nadaraya.__main__ import run\n"
+            "run()\n"
+            "print('not reached')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == status, res.stderr
+    assert res.stdout.splitlines()[-1] == "exit handler ran" and "not reached" not in res.stdout
+    if status == 0:
+        assert f"model: {model}" in res.stdout and model.exists()
+    else:
+        assert "--bandwidth" in res.stderr and not model.exists()
+
+
 def _members(path) -> dict:
     """Every member of an .npz file as raw bytes (the zip's timestamps aside)."""
     with zipfile.ZipFile(path) as z:

@@ -115,8 +115,8 @@ def test_block_lists_partition_the_keys(laplace):
         for start in (0, 1000, 5968):
             block = q[0, order[start : start + 32]]
             nw_, nt = gauss._exp_lists(block.min(0), block.max(0), 0.01, 0.2, keep, share, laplace, 1 - 1e-14, t.lo,
-                                       t.hi, t.left, t.right, t.bmin, t.bmax, t.centre, t.radius, slot, tree.RHO,
-                                       stack, wa, wb, tests)
+                                       t.hi, t.left, t.right, t.bmin, t.bmax, t.centre, t.radius, slot, slot,
+                                       tree.RHO, stack, wa, wb, tests)
             assert nw_ >= 0 and nw_ + nt > 0
             runs += nw_
             cover = np.zeros(k.shape[1], np.int64)

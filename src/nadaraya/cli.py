@@ -129,7 +129,10 @@ def _add_fit(sub) -> None:
     p.add_argument("--classify", action="store_true",
                    help="y holds class labels (text allowed): fit a NadarayaWatsonClassifier")
     p.add_argument("--model", required=True, help="where to write the model (.npz)")
-    p.add_argument("--plot", default=None, help="fit plot for 1-D inputs (default: MODEL with .png)")
+    plot = p.add_mutually_exclusive_group()
+    plot.add_argument("--plot", default=None, help="fit plot for 1-D inputs (default: MODEL with .png)")
+    plot.add_argument("--no-plot", action="store_true",
+                      help="write no fit plot (and skip importing matplotlib: the quickest fit from a shell)")
     p.set_defaults(func=_fit)
 
 
@@ -148,7 +151,6 @@ def _fit(args) -> int:
 
     import numpy as np
 
-    from . import plotting
     from ._output import refuse_overwriting_inputs, staged_file
     from .data import read_csv
     from .estimator._fitting import PlainRegressor  # the estimator's fit without importing scikit-learn
@@ -169,7 +171,7 @@ def _fit(args) -> int:
         raise ValueError(f"--bandwidth gives {len(args.bandwidth)} values for {len(xcols)} --x columns; give one per column")
     model_path = Path(args.model)
     plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".png")
-    plotted = len(xcols) == 1 and not cats and not ords and not args.classify
+    plotted = len(xcols) == 1 and not cats and not ords and not args.classify and not args.no_plot
     refuse_overwriting_inputs({"--model": model_path, "--plot": plot_path if plotted else None}, {"data": args.data})
     hints = {c: f"if {c!r} holds categories, pass --categorical {c}" for c in xcols}
     sources = {**{c: "--x" for c in xcols}, args.y: "--y"}
@@ -197,6 +199,8 @@ def _fit(args) -> int:
     with staged_file(model_path, name="--model") as tmp_model:
         model.save(tmp_model)
         if plotted:
+            from . import plotting  # matplotlib: only when there is a plot to draw
+
             x = data[xcols[0]]
             grid = np.linspace(x.min(), x.max(), 200)
             lo, hi = model.predict_interval(grid[:, None])

@@ -24,7 +24,8 @@ neighbour lists (a block's lists hold at most :data:`LIST_MAX` nodes).
 **Compact kernels** (:mod:`.compact`) are exact: a node outside a query's
 support is skipped, a node inside it is summed from moments centred on the
 node when K is a polynomial of u² (boxcar, Epanechnikov, biweight), and the
-rest key by key with the dense reference's own support test, so both engines
+rest key by key with the dense reference's own support test (a block of queries
+whose supports cover most of the cloud sums every key without the tree), so both engines
 agree on which keys count and on which queries have none (NaN). Agreement
 with the dense reference is to ~1e-15 of max|values| (a rounding certificate
 sends the rare query whose moment sums could cancel to the key-by-key path).
@@ -37,7 +38,12 @@ weight bound (keys times the weight at its box's nearest point) is at most
 test nodes farthest first); for the
 Gaussian, nodes with ``|q - c| r <= RHO`` are summed from Taylor far-field
 moments (the large-bandwidth case; at ~50 keys per bandwidth ball the nodes
-are too sparse for a series to pay, and the walk is pruning only).
+are too sparse for a series to pay, and the walk is pruning only); and, in
+d <= 2, nodes of at least 2 p**d keys and half-width <= :data:`HERMITE_WIDTH`
+carry a Hermite far-field series (:mod:`.hermite`, the fast Gauss
+transform's), valid at any distance, which a query uses when the series'
+error bound fits the same budget as a dropped node's weight (the error is
+then counted in ``W`` below).
 Error bound, with ``tau = RHO**p exp(2 RHO) / p! <= tol / 16`` the
 expansion's relative error per key and ``W`` the dropped weight:
 
@@ -46,7 +52,8 @@ expansion's relative error per key and ``W`` the dropped weight:
 
 because perturbing every weight by a factor within ``1 +- tau`` moves a
 weighted mean by at most ``2 tau / (1 - tau) max|v|``, dropping weight W
-moves it by at most ``2 W / D max|v|``, and ``W <= tol / 9 * D_computed``
+moves it by at most ``2 W / D max|v|`` (as does an absolute error W in the
+weights that a Hermite series makes), and ``W <= tol / 9 * D_computed``
 holds by construction (``D_computed >= D / (1 + tau)``). This is the bound of the
 sorted 1-D engine (:mod:`nadaraya.engines.sorted1d`). A ``tol`` below
 :data:`MIN_TOL` is treated as ``MIN_TOL``: rounding (~1e-14) dominates there
@@ -72,7 +79,7 @@ from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
 from .._parallel import thread_count
 from ..state import Partials, finalize
-from . import compact, gauss
+from . import compact, gauss, hermite
 from .kdtree import build, morton_order
 
 __all__ = ["NAME", "OPTIONS", "EXACT", "REQUIRES", "supports", "prefer", "pool", "partials", "KERNELS"]
@@ -101,6 +108,9 @@ DIRECT_MAX = 4096
 #: Consecutive queries (in Z order) a thread takes at a time; for the compact kernels a block shares
 #: one walk of the key tree (measured best at 16 in 2-D).
 QUERY_BLOCK = 16
+#: A block of queries (compact kernels) whose lists send at least this share of the keys to key-by-key
+#: sums skips the tree and sums every key in long runs (large bandwidths, where little is pruned).
+UNPRUNED_SHARE = 0.5
 #: Capacity of a block's node lists (a block whose lists would be longer walks the tree per query).
 LIST_MAX = 2048
 #: Largest weight bound of one dropped node, as a fraction of the query's drop budget (tol / 9 of its weight).
@@ -113,6 +123,11 @@ EXPAND_MIN = 2
 TAYLOR_RADIUS = 1.0
 #: No Taylor moments when the series would have more terms than this (high d, tiny tol).
 MAX_TERMS = 4096
+#: Order p of the Gaussian's Hermite far-field series per dimension d (``p**d`` terms; none above d = 2),
+#: the largest half-width (in bandwidths) of a node that gets one, and how many keys per term it must hold.
+HERMITE_ORDER = {1: 16, 2: 16}
+HERMITE_WIDTH = 1.0
+HERMITE_KEYS_PER_TERM = 2
 #: With the default thread count, problems with at most this many ``m * min(n, 1024)`` run on one thread:
 #: waking the others costs more than the work (a rough guess from a busy 2-core machine, not a crossover).
 SERIAL_WORK = 1 << 18
@@ -175,7 +190,7 @@ def _compact_sums(kernel, tk, kt, vt, qs, excl, f32, margin, threads):
     compact.compact_blocks(
         qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre, tk.radius, kt, vt,
         compact.CODES[kernel.name], kernel.name == "boxcar", f32, margin, slot, M, degree, *e,
-        compact.CERTIFICATE_RATIO, QUERY_BLOCK, DIRECT_MAX, LIST_MAX, out, threads=threads,
+        compact.CERTIFICATE_RATIO, QUERY_BLOCK, DIRECT_MAX, LIST_MAX, UNPRUNED_SHARE, out, threads=threads,
     )
     return out
 
@@ -194,15 +209,34 @@ def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads):
     E = gauss.taylor_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, parent, dim, inv, threads=threads)
     slot = np.full(tk.lo.shape[0], -1, np.int64)
     slot[nodes] = np.arange(nodes.shape[0])
+    far = _hermite_nodes(laplace, tk, kt, vt, count, threads)
     out = np.empty((qs.shape[0], kc))
     dropped = np.empty(qs.shape[0])
     gauss.gauss_blocks(
         qs, excl, t_nn, tol / 9.0, DROP * tol / 9.0, 1.0 - _margin(np.float32 if f32 else np.float64, d), tk.lo,
         tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
-        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, EXP_QUERY_BLOCK, DIRECT_MAX, EXP_LIST_MAX, out, dropped,
+        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, EXP_QUERY_BLOCK, DIRECT_MAX, EXP_LIST_MAX, far,
+        out, dropped,
         threads=threads,
     )
     return out
+
+
+def _hermite_nodes(laplace, tk, kt, vt, count, threads):
+    """The Gaussian's far-field series (:mod:`.hermite`): (slot per node, moments, half-widths, tails, order)."""
+    d = kt.shape[0]
+    p = HERMITE_ORDER.get(d, 0)
+    nodes = np.zeros(0, np.int64)
+    if not laplace and p:
+        w = (tk.bmax - tk.bmin).max(axis=1) * 0.5
+        nodes = np.flatnonzero((count >= HERMITE_KEYS_PER_TERM * p**d) & (w <= HERMITE_WIDTH))
+    p = max(p, 1)
+    A = hermite.hermite_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, p, threads=threads)
+    hw = hermite.half_widths(tk.bmin, tk.bmax, nodes)
+    rem, size = hermite.tails(hw, p)
+    slot = np.full(tk.lo.shape[0], -1, np.int64)
+    slot[nodes] = np.arange(nodes.shape[0])
+    return slot, A, hw, rem, size, p
 
 
 def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score, threads):

@@ -8,7 +8,11 @@ straddling the support's edge, and every key of the triangular, tricube and
 cosine kernels) is summed key by key, with the reference's own test
 ``t < 1`` (``t <= 1`` for boxcar) on the reference's own ``t``. The box tests
 carry a margin of a few ulp, so a node is summed from moments only when every
-key in it passes that test.
+key in it passes that test. A block of queries whose lists would send at least
+``UNPRUNED_SHARE`` of the keys to key-by-key sums (supports as wide as the
+cloud, where the tree prunes little: the large bandwidths of a bandwidth
+search) skips the tree and sums every key, in runs that stay in cache for
+the whole block (:func:`_all_keys`), with the same per-key test.
 
 Moments. With ``x = k - c`` (c the node's box centre, ``|x| <= r``) and
 ``y = q - c``, ``t = |y|**2 + s`` with ``s = |x|**2 - 2 y.x``, so for
@@ -43,6 +47,9 @@ __all__ = ["CODES", "poly_in_t", "moment_terms", "node_moments", "compact_blocks
 
 #: A query whose rounding certificate exceeds this many times its sum of weights is summed key by key.
 CERTIFICATE_RATIO = 64.0
+
+#: Keys per run of the tree-less pass (:func:`_all_keys`): a run is summed for a whole block of queries.
+ALL_KEYS_RUN = 512
 
 #: Compact kernel name -> code of its jitted weight formula (:func:`.leaves.compact_run`).
 CODES = {"boxcar": 3, "epanechnikov": 4, "triangular": 5, "biweight": 6, "tricube": 7, "cosine": 8}
@@ -276,8 +283,37 @@ def _query_lists(q, excl, whole, nw, near, nn, lo, hi, left, right, bmin, bmax, 
     return inside, cert
 
 
+@njit(cache=True)
+def _direct_keys(whole, nw, near, nn, lo, hi, slot):
+    """Keys a block's lists send to key-by-key sums (near leaves, and whole nodes without moments)."""
+    keys = 0
+    for s in range(nw):
+        j = whole[s]
+        if slot[j] < 0:
+            keys += hi[j] - lo[j]
+    for s in range(nn):
+        keys += hi[near[s]] - lo[near[s]]
+    return keys
+
+
+@njit(cache=True)
+def _all_keys(qs, i0, i1, excl, kt, vt, code, closed, f32, run, buf, accs, inside, cert):
+    """Sum ``K v`` (and K) of queries i0..i1-1 over every key, without the tree: runs of ``run`` keys,
+    each summed for every query of the block while it is in cache. Fills ``accs``, ``inside``, ``cert``."""
+    accs[:] = 0.0
+    inside[:] = 0
+    cert[:] = 0.0
+    n = kt.shape[1]
+    for a in range(0, n, run):
+        b = min(n, a + run)
+        for i in range(i0, i1):
+            count, wsum = compact_run(qs[i], kt, vt, a, b, excl[i], code, closed, f32, buf, accs[i - i0])
+            inside[i - i0] += count
+            cert[i - i0] += wsum
+
+
 def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed, f32, margin, slot, M,
-                   degree, e0, e1, e2, ratio, block, direct_max, list_max, out, threads=1):
+                   degree, e0, e1, e2, ratio, block, direct_max, list_max, share, out, threads=1):
     """Fill out[i] = (sum K v, sum K) for every query (rows in Z order), in blocks of ``block`` queries.
 
     Blocks are handed to threads one at a time (dynamic scheduling), so a
@@ -291,13 +327,13 @@ def compact_blocks(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt
     """
     fallbacks = np.zeros(-(-qs.shape[0] // block), np.int64)
     run_claimed(_compact_blocks_loop, threads, qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code,
-                closed, f32, margin, slot, M, degree, e0, e1, e2, ratio, block, direct_max, list_max, out, fallbacks)
+                closed, f32, margin, slot, M, degree, e0, e1, e2, ratio, block, direct_max, list_max, share, out, fallbacks)
     return int(fallbacks.sum())
 
 
 @njit(cache=True, nogil=True)
 def _compact_blocks_loop(qs, excl, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt, code, closed, f32, margin,
-                         slot, M, degree, e0, e1, e2, ratio, block, direct_max, list_max, out, fallbacks, claims):
+                         slot, M, degree, e0, e1, e2, ratio, block, direct_max, list_max, share, out, fallbacks, claims):
     """The chunk-claiming loop of :func:`compact_blocks` (see :mod:`nadaraya.engines._parallel`)."""
     m, d = qs.shape
     kc = vt.shape[0]
@@ -309,6 +345,9 @@ def _compact_blocks_loop(qs, excl, lo, hi, left, right, bmin, bmax, centre, radi
         buf = np.empty(direct_max)
         whole = np.empty(list_max, np.int64)
         near = np.empty(list_max, np.int64)
+        accs = np.empty((block, kc))
+        insides = np.empty(block, np.int64)
+        certs = np.empty(block)
         i0 = blk * block
         i1 = min(m, i0 + block)
         qlo = np.empty(d)
@@ -317,9 +356,15 @@ def _compact_blocks_loop(qs, excl, lo, hi, left, right, bmin, bmax, centre, radi
             qlo[c] = qs[i0:i1, c].min()
             qhi[c] = qs[i0:i1, c].max()
         nw, nn = _block_lists(qlo, qhi, lo, hi, left, right, bmin, bmax, margin, slot, direct_max, stack, whole, near)
+        unpruned = nw >= 0 and _direct_keys(whole, nw, near, nn, lo, hi, slot) >= share * kt.shape[1]
+        if unpruned:
+            _all_keys(qs, i0, i1, excl, kt, vt, code, closed, f32, ALL_KEYS_RUN, buf, accs, insides, certs)
         for i in range(i0, i1):
             q = qs[i]
-            if nw >= 0:
+            if unpruned:
+                acc[:] = accs[i - i0]
+                inside, cert = insides[i - i0], certs[i - i0]
+            elif nw >= 0:
                 inside, cert = _query_lists(q, excl[i], whole, nw, near, nn, lo, hi, left, right, bmin, bmax, centre,
                                             radius, kt, vt, code, closed, f32, margin, slot, M, degree, e0, e1, e2,
                                             acc, buf, stack)

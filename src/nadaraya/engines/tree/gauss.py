@@ -34,8 +34,10 @@ exp(y.x)`` and ``exp(y.x) = sum_a y^a x^a / a!``: its contribution is
 p - 1, the least p with ``tau = RHO**p exp(2 RHO) / p! <= tol / 16``: the
 remainder of ``exp(y.x)`` is at most ``rho**p exp(rho) / p!``, and
 ``exp(y.x) >= exp(-rho)``, so each key's weight is off by a factor within
-``1 +- tau``. Leaves, and nodes that hold the excluded key, are summed key
-by key. (The error bound is stated in :mod:`nadaraya.engines.tree`.)
+``1 +- tau``. A node with a Hermite far-field series (:mod:`.hermite`) is
+summed from it when its error bound passes the drop rule's two tests (the
+bound then counts as dropped weight). Leaves, and nodes that hold the
+excluded key, are summed key by key. (The error bound is stated in :mod:`nadaraya.engines.tree`.)
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from numba import njit
 from .._jitmath import exp64
 from .._parallel import all_done, claim, finish, run_claimed
 
+from .hermite import add_node, node_error
 from .kdtree import STACK, box_box_max_sq, box_box_min_sq, box_max_sq, box_min_sq, centred
 from .leaves import exp_block, exp_run, run_t
 
@@ -187,14 +190,15 @@ def _decay(laplace, t, t_nn, s_nn):
 
 @njit(cache=True)
 def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
-          laplace, f32, slot, E, parent, dim, rho_max, acc, dropped, stack, tstack, mono, buf):
+          laplace, f32, slot, E, parent, dim, rho_max, far, acc, dropped, stack, tstack, mono, buf):
     """Add w v (and w, the last column) of one query over the subtree ``root`` to acc; returns the dropped weight.
 
     ``dropped``: the query's dropped weight so far (the budget covers it and what this walk drops).
     ``keep``: a decay below which no key can ever be dropped (``-log(node_share n)``), so a
     node whose farthest corner decays less is summed as one run without descending.
     ``shrink`` (``1 - a few ulp``) makes the float64 box distances lower bounds of the keys' own
-    ``t`` in the inputs' dtype. Runs are at most ``buf.shape[0]`` keys.
+    ``t`` in the inputs' dtype. Runs are at most ``buf.shape[0]`` keys. ``far``: the Hermite series'
+    tables and scratch (see :func:`_gauss_blocks_loop`).
     """
     d = q.shape[0]
     kc = acc.shape[0]
@@ -241,6 +245,17 @@ def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, r
                         tot += mono[al] * E[s, al, col]
                     acc[col] += f * tot
                 continue
+        hslot, A, hw, hrem, hsize, p, g, prod = far
+        if not own and hslot[j] >= 0:
+            h = hslot[j]
+            for c in range(d):
+                y[c] = q[c] - centre[j, c]
+            err = node_error(y, hw[h], hrem[h], hsize[h], count, t_nn, p)
+            have = max(acc[kc - 1], 1.0)
+            if err <= node_share * have and dropped + err <= budget * have:
+                add_node(y, A, h, p, t_nn, g, prod, acc)
+                dropped += err
+                continue
         if left[j] >= 0 and not (b - a <= direct_max and _decay(laplace, box_max_sq(q, bmin, bmax, j), t_nn, s_nn) < keep):
             l = left[j]
             r = right[j]
@@ -274,14 +289,14 @@ def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, r
 
 @njit(cache=True)
 def _exp_lists(qlo, qhi, tnn_lo, tnn_hi, keep, share, laplace, shrink, lo, hi, left, right, bmin, bmax, centre, radius,
-               slot, rho_max, stack, whole_a, whole_b, tests):
+               slot, hslot, rho_max, stack, whole_a, whole_b, tests):
     """One walk of the key tree for a block of queries (bounding box qlo..qhi, nearest-key ``t`` in
     tnn_lo..tnn_hi): the runs every query sums whole, and the nodes each query tests for itself.
 
     A node is *whole* when no query of the block can drop any of its keys (its farthest corner decays
     less than ``keep`` for every query): it joins the list of runs ``whole_a .. whole_b`` (adjacent runs
-    joined). It is a *test* node when it is a leaf, when some query of the block may sum it from Taylor
-    moments, or when it is far (its weight bound is within ``share`` for every query of the block even at
+    joined). It is a *test* node when it is a leaf, when it has a Hermite series (``hslot >= 0``), when
+    some query of the block may sum it from Taylor moments, or when it is far (its weight bound is within ``share`` for every query of the block even at
     the least sum of weights, 1): it goes to ``tests`` (nearer nodes first, roughly). Other nodes are
     descended, nearer child first. Returns (number of runs, number of test nodes), or (-1, -1) when a
     list overflows. Only speed depends on this classification: each query tests every test node itself.
@@ -299,7 +314,7 @@ def _exp_lists(qlo, qhi, tnn_lo, tnn_hi, keep, share, laplace, shrink, lo, hi, l
         top -= 1
         a = lo[j]
         b = hi[j]
-        test = left[j] < 0
+        test = left[j] < 0 or hslot[j] >= 0  # a leaf, or a node with a Hermite series (usable at any distance)
         if slot[j] >= 0:
             g = 0.0  # squared distance from the centre to the query box
             for c in range(d):
@@ -338,7 +353,7 @@ def _exp_lists(qlo, qhi, tnn_lo, tnn_hi, keep, share, laplace, shrink, lo, hi, l
 
 
 def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
-                 laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, out, dropped, threads=1):
+                 laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, far, out, dropped, threads=1):
     """Fill out[i] = (sum w v, sum w) for every query, in dynamically scheduled blocks.
 
     ``dropped[i]`` gets the query's dropped weight over its sum of weights
@@ -353,8 +368,8 @@ def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right
     On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
     """
     run_claimed(_gauss_blocks_loop, threads, qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax,
-                centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, out,
-                dropped)
+                centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, far,
+                out, dropped)
 
 
 @njit(cache=True, fastmath={"nsz", "contract"})
@@ -397,7 +412,7 @@ def _decide(bound, kind, nt, budget, node_share, have, dropped, flags):
 
 @njit(cache=True, nogil=True)
 def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt,
-                       vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, out, dropped,
+                       vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, far, out, dropped,
                        claims):
     """The chunk-claiming loop of :func:`gauss_blocks` (see :mod:`nadaraya.engines._parallel`)."""
     m, d = qs.shape
@@ -411,6 +426,8 @@ def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left,
         tstack = np.empty(STACK)
         mono = np.empty(parent.shape[0])
         buf = np.empty(direct_max)
+        hslot, A, hw, hrem, hsize, p = far
+        scratch = (hslot, A, hw, hrem, hsize, p, np.empty((d, p)), np.empty(A.shape[1]))
         whole_a = np.empty(list_max, np.int64)
         whole_b = np.empty(list_max, np.int64)
         tests = np.empty(list_max, np.int64)
@@ -434,13 +451,13 @@ def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left,
                     qhi[c] = max(qhi[c], qs[i, c])
         nw, nt = (0, 0) if tnn_lo == np.inf else _exp_lists(
             qlo, qhi, tnn_lo, tnn_hi, keep, node_share, laplace, shrink, lo, hi, left, right, bmin, bmax, centre,
-            radius, slot, rho_max, stack, whole_a, whole_b, tests)
+            radius, slot, hslot, rho_max, stack, whole_a, whole_b, tests)
         if nw < 0:  # a list overflowed: walk the tree per query
             for r in range(B):
                 if use[r]:
                     lost[r] = _walk(qs[i0 + r], excl[i0 + r], 0, t_nn[i0 + r], budget, node_share, keep, shrink, lo,
                                     hi, left, right, bmin, bmax, centre, radius, kt, vt, laplace, f32, slot, E, parent,
-                                    dim, rho_max, acc[r], 0.0, stack, tstack, mono, buf)
+                                    dim, rho_max, scratch, acc[r], 0.0, stack, tstack, mono, buf)
         else:
             for w in range(nw):
                 exp_block(qs, i0, use, t_nn, excl, kt, vt, whole_a[w], whole_b[w], laplace, f32, buf, acc)
@@ -454,7 +471,7 @@ def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left,
                     tlo[c, e] = bmin[j, c]
                     thi[c, e] = bmax[j, c]
                 tcount[e] = hi[j] - lo[j]  # the excluded key counted too: a bound all the same
-                kind[e] = 1 if left[j] < 0 and slot[j] < 0 else 2
+                kind[e] = 1 if left[j] < 0 and slot[j] < 0 and hslot[j] < 0 else 2
             bound = np.empty(nt)
             flags = np.zeros((B, nt), np.int8)
             for r in range(B):
@@ -467,7 +484,7 @@ def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left,
                     if flags[r, e] == 2:
                         lost[r] = _walk(qs[i], excl[i], tests[e], t_nn[i], budget, node_share, keep, shrink, lo, hi,
                                         left, right, bmin, bmax, centre, radius, kt, vt, laplace, f32, slot, E, parent,
-                                        dim, rho_max, acc[r], lost[r], stack, tstack, mono, buf)
+                                        dim, rho_max, scratch, acc[r], lost[r], stack, tstack, mono, buf)
             e = 0
             while e < nt:  # the kept leaves, block-wise; a run of adjacent leaves kept by the same queries is joined
                 a = lo[tests[e]]

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from .._jitmath import exp64
-from .._streamloops import FM_SUM
+from .._streamloops import FM_SUM, squared_distances
 
 __all__ = ["run_t", "exp_run", "fused_block", "fused_ok", "exp_block", "compact_run"]
 
@@ -45,25 +45,7 @@ def run_t(q, kt, a, b, f32, buf):
                 e32 = x32 - np.float32(r[j])
                 buf[j] = np.float64(np.float32(buf[j]) + e32 * e32)
         return
-    r = kt[0, a:b]
-    x = q[0]
-    if d == 1:
-        for j in range(L):
-            e = x - r[j]
-            buf[j] = e * e
-        return
-    r1 = kt[1, a:b]
-    x1 = q[1]
-    for j in range(L):  # the first two coordinates in one pass: ((e0 e0) + e1 e1), the reference's order
-        e = x - r[j]
-        e1 = x1 - r1[j]
-        buf[j] = e * e + e1 * e1
-    for c in range(2, d):
-        r = kt[c, a:b]
-        x = q[c]
-        for j in range(L):
-            e = x - r[j]
-            buf[j] += e * e
+    squared_distances(q, kt, a, L, buf)  # the stream engine's loop: the reference's order, four dimensions a pass
 
 
 @njit(cache=True, fastmath=FM_SUM)
@@ -229,27 +211,48 @@ def exp_block(qs, i0, use, t_nn, excl, kt, vt, a, b, laplace, f32, buf, acc):
 
 @njit(cache=True, fastmath={"nsz", "contract"})
 def _compact_weights(buf, L, code, closed):
-    """``buf[j] <- K(t)`` inside the support (``t < 1``, ``<= 1`` when closed), else -0.0; returns the count inside."""
+    """``buf[j] <- K(t)`` inside the support (``t < 1``, ``<= 1`` when closed), else 0; returns the count inside.
+
+    One branch-free loop per kernel (the kernel test is outside the loop), so each one vectorises.
+    """
     inside = 0
-    for j in range(L):
-        t = buf[j]
-        ok = t < 1.0 or (closed and t == 1.0)
-        if code == _BOXCAR:
-            w = 1.0
-        elif code == _EPAN:
-            w = 1.0 - t
-        elif code == _TRIANGULAR:
-            w = 1.0 - math.sqrt(t)
-        elif code == _BIWEIGHT:
-            w = (1.0 - t) * (1.0 - t)
-        elif code == _TRICUBE:
-            u = 1.0 - t * math.sqrt(t)
-            w = u * u * u
-        else:
+    if code == _BOXCAR:  # closed: t <= 1
+        for j in range(L):
+            ok = buf[j] <= 1.0 if closed else buf[j] < 1.0
+            buf[j] = 1.0 if ok else 0.0
+            inside += ok
+    elif code == _EPAN:
+        for j in range(L):
+            t = buf[j]
+            ok = t < 1.0
+            buf[j] = (1.0 - t) if ok else 0.0
+            inside += ok
+    elif code == _TRIANGULAR:
+        for j in range(L):
+            t = buf[j]
+            ok = t < 1.0
+            buf[j] = (1.0 - math.sqrt(t)) if ok else 0.0
+            inside += ok
+    elif code == _BIWEIGHT:
+        for j in range(L):
+            t = buf[j]
+            ok = t < 1.0
+            buf[j] = (1.0 - t) * (1.0 - t) if ok else 0.0
+            inside += ok
+    elif code == _TRICUBE:
+        for j in range(L):
+            t = buf[j]
+            ok = t < 1.0
+            u = 1.0 - t * math.sqrt(t) if ok else 0.0
+            buf[j] = u * u * u
+            inside += ok
+    else:  # cosine
+        for j in range(L):
+            t = buf[j]
+            ok = t < 1.0
             w = math.cos(0.5 * math.pi * math.sqrt(t)) if ok else 0.0
-            w = w if w > 0.0 else 0.0
-        buf[j] = w if ok else 0.0
-        inside += 1 if ok else 0
+            buf[j] = w if w > 0.0 else 0.0
+            inside += ok
     return inside
 
 
