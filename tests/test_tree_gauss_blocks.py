@@ -64,9 +64,10 @@ class _Capture:
 
 @pytest.mark.parametrize("d", [2, 3])
 @pytest.mark.parametrize("laplace", [False, True])
-def test_fused_sums_agree_with_key_by_key_sums(d, laplace):
+def test_fused_sums_agree_with_numpy(d, laplace):
     # every run length around the loop's step (whole steps, a masked tail window, a scalar tail, runs at
-    # the start of the array shorter than a window) and the excluded key anywhere in it or outside
+    # the start of the array shorter than a window) and the excluded key anywhere in it or outside; the
+    # block form (fused_block) and the one-query form (exp_run) against sums in numpy
     rng = np.random.default_rng(d + 10 * laplace)
     n = 300
     kt = np.ascontiguousarray(rng.uniform(0, 4, size=(d, n)))
@@ -82,9 +83,14 @@ def test_fused_sums_agree_with_key_by_key_sums(d, laplace):
             got = np.zeros((3, 2))
             leaves.fused_block(qs, 0, np.array([True, False, True]), t_nn, excl, kt, vt, a, b, laplace, got)
             for r in (0, 2):
-                want = np.zeros(2)
-                leaves.exp_run(qs[r], kt, vt, a, b, cut, laplace, False, t_nn[r], math.sqrt(t_nn[r]), buf, want)
+                keep = np.arange(a, b) != cut
+                t = ((kt[:, a:b].T - qs[r]) ** 2).sum(1)[keep]
+                w = np.exp(np.sqrt(t_nn[r]) - np.sqrt(t)) if laplace else np.exp(-0.5 * (t - t_nn[r]))
+                want = np.array([w @ vt[0, a:b][keep], w.sum()])
                 np.testing.assert_allclose(got[r], want, rtol=1e-13, atol=1e-300, err_msg=f"{a}:{b} excl {cut}")
+                one = np.zeros(2)
+                leaves.exp_run(qs[r], kt, vt, a, b, cut, laplace, False, t_nn[r], math.sqrt(t_nn[r]), buf, one)
+                np.testing.assert_allclose(one, want, rtol=1e-13, atol=1e-300, err_msg=f"{a}:{b} excl {cut}")
             assert np.all(got[1] == 0.0)  # a query not in use is left alone
 
 

@@ -6,7 +6,12 @@ the weighted sums), and each loop runs over one contiguous run: squared
 distances into a buffer, one coordinate at a time in the dense reference's
 order and without fused multiply-adds (so ``t`` is bitwise the reference's,
 and float32 inputs get their ``t`` in float32), then the weights, then one
-dot product per value column.
+dot product per value column. The Gaussian and Laplace sums of one value
+column in d = 2 or 3 in float64 (the common case) take one fused pass instead
+(:func:`fused_block`: distance, weight and both sums per key, no buffer), for
+the queries of a block one after the other over the same run while it is in
+cache; there ``t`` may be contracted into fused multiply-adds (a relative
+~1e-16 on a weight, far inside the ``tol`` these kernels are summed to).
 """
 
 from __future__ import annotations
@@ -122,29 +127,33 @@ def _fused_loop(x0, x1, x2, r0, r1, r2, v, h, s_nn, jlo, jx, laplace, three):
 
 
 @njit(cache=True, fastmath=FM_SUM, inline="always")
+def _fused_one(x0, x1, x2, h, s_nn, e, kt, vt, a, b, laplace, three):
+    """(sum w v, sum w) of one query (coordinates x0, x1, x2; ``h = t_nn / 2``) over keys a..b-1 but e."""
+    d = kt.shape[0]
+    L = b - a
+    main = L - L % WINDOW if b >= WINDOW and L % WINDOW > 5 else L  # a .. a + main in whole steps
+    c = b - WINDOW  # the rest: the run's last WINDOW keys, those before a + main masked out
+    sv, sw = _fused_loop(x0, x1, x2, kt[0, a : a + main], kt[1, a : a + main], kt[d - 1, a : a + main],
+                         vt[0, a : a + main], h, s_nn, 0, e - a, laplace, three)
+    if main < L:
+        sv2, sw2 = _fused_loop(x0, x1, x2, kt[0, c:b], kt[1, c:b], kt[d - 1, c:b], vt[0, c:b], h, s_nn,
+                               WINDOW - (L - main), e - c, laplace, three)
+        sv += sv2
+        sw += sw2
+    return sv, sw
+
+
+@njit(cache=True, fastmath=FM_SUM, inline="always")
 def _fused_rows(qs, i0, use, t_nn, excl, kt, vt, a, b, acc, laplace, three):
     """:func:`fused_block` for one (literal) kernel and dimension."""
     d = qs.shape[1]
-    L = b - a
-    main = L - L % WINDOW if b >= WINDOW and L % WINDOW > 5 else L  # a .. a + main in whole steps, the rest in a window
-    c = b - WINDOW
     for r in range(use.shape[0]):
-        if not use[r]:
-            continue
-        i = i0 + r
-        x0, x1, x2 = qs[i, 0], qs[i, 1], qs[i, d - 1]
-        h = 0.5 * t_nn[i]
-        s_nn = math.sqrt(t_nn[i])
-        e = excl[i]
-        sv, sw = _fused_loop(x0, x1, x2, kt[0, a : a + main], kt[1, a : a + main], kt[d - 1, a : a + main],
-                             vt[0, a : a + main], h, s_nn, 0, e - a, laplace, three)
-        if main < L:
-            sv2, sw2 = _fused_loop(x0, x1, x2, kt[0, c:b], kt[1, c:b], kt[d - 1, c:b], vt[0, c:b], h, s_nn,
-                                   WINDOW - (L - main), e - c, laplace, three)
-            sv += sv2
-            sw += sw2
-        acc[r, 0] += sv
-        acc[r, 1] += sw
+        if use[r]:
+            i = i0 + r
+            sv, sw = _fused_one(qs[i, 0], qs[i, 1], qs[i, d - 1], 0.5 * t_nn[i], math.sqrt(t_nn[i]), excl[i], kt, vt,
+                                a, b, laplace, three)
+            acc[r, 0] += sv
+            acc[r, 1] += sw
 
 
 @njit(cache=True, fastmath=FM_SUM)
@@ -167,6 +176,24 @@ def fused_block(qs, i0, use, t_nn, excl, kt, vt, a, b, laplace, acc):
         _fused_rows(qs, i0, use, t_nn, excl, kt, vt, a, b, acc, False, False)
 
 
+@njit(cache=True, fastmath=FM_SUM)
+def _fused_run(q, kt, vt, a, b, excl, laplace, t_nn, s_nn, acc):
+    """:func:`exp_run`'s sums in one fused pass (as :func:`fused_block`, for one query)."""
+    x0, x1, x2 = q[0], q[1], q[q.shape[0] - 1]
+    h = 0.5 * t_nn
+    if laplace:
+        if q.shape[0] == 3:
+            sv, sw = _fused_one(x0, x1, x2, h, s_nn, excl, kt, vt, a, b, True, True)
+        else:
+            sv, sw = _fused_one(x0, x1, x2, h, s_nn, excl, kt, vt, a, b, True, False)
+    elif q.shape[0] == 3:
+        sv, sw = _fused_one(x0, x1, x2, h, s_nn, excl, kt, vt, a, b, False, True)
+    else:
+        sv, sw = _fused_one(x0, x1, x2, h, s_nn, excl, kt, vt, a, b, False, False)
+    acc[0] += sv
+    acc[1] += sw
+
+
 @njit(cache=True)
 def fused_ok(d, kc, f32):
     """Whether :func:`fused_block` serves inputs of dimension d with kc sums (values and ones)."""
@@ -177,8 +204,13 @@ def fused_ok(d, kc, f32):
 def exp_run(q, kt, vt, a, b, excl, laplace, f32, t_nn, s_nn, buf, acc):
     """Add the Gaussian or Laplace weights (relative to the nearest key) of keys a..b-1, times values, to acc.
 
-    ``t`` is computed as the nearest key's ``t_nn`` was (float32 arithmetic when ``f32``), so no weight exceeds 1.
+    ``t`` is computed as the nearest key's ``t_nn`` was (float32 arithmetic when ``f32``), so no weight exceeds 1;
+    except where :func:`fused_ok`: then one fused pass (:func:`_fused_run`, ``buf`` unused), whose ``t`` may
+    be off in the last bit (a weight off by a relative ~1e-16, possibly 1 + 1e-16).
     """
+    if fused_ok(q.shape[0], vt.shape[0], f32):
+        _fused_run(q, kt, vt, a, b, excl, laplace, t_nn, s_nn, acc)
+        return
     L = b - a
     run_t(q, kt, a, b, f32, buf)
     if a <= excl < b:
