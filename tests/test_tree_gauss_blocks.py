@@ -19,7 +19,7 @@ import nadaraya as nw
 import engine_contract
 from nadaraya._checks import prepare
 from nadaraya.engines import tree
-from nadaraya.engines.tree import gauss, kdtree, leaves
+from nadaraya.engines.tree import explists, gauss, kdtree, leaves
 
 EXPONENTIAL = ["gaussian", "laplace"]
 
@@ -120,7 +120,7 @@ def test_block_lists_partition_the_keys(laplace):
         order = kdtree.morton_order(q[0])
         for start in (0, 1000, 5968):
             block = q[0, order[start : start + 32]]
-            nw_, nt = gauss._exp_lists(block.min(0), block.max(0), 0.01, 0.2, keep, share, laplace, 1 - 1e-14, t.lo,
+            nw_, nt = explists.exp_lists(block.min(0), block.max(0), 0.01, 0.2, keep, share, laplace, 1 - 1e-14, t.lo,
                                        t.hi, t.left, t.right, t.bmin, t.bmax, t.centre, t.radius, slot, slot,
                                        tree.RHO, stack, wa, wb, tests)
             assert nw_ >= 0 and nw_ + nt > 0
@@ -268,7 +268,7 @@ def test_decisions_fill_the_budget_greedily():
         have, budget, share = rng.uniform(1, 100), 1e-3, rng.choice([1e-3, 1e-5])
         flags = np.full(nt, -1, np.int8)
         start = rng.uniform(0, 0.5) * budget * have
-        total = gauss._decide(bound, kind, nt, budget, share, have, start, flags)
+        total = explists.decide(bound, kind, nt, budget, share, have, start, flags)
         dropped = flags == 0
         np.testing.assert_allclose(total, start + bound[dropped].sum(), rtol=1e-12)
         assert total <= budget * have and np.all(bound[dropped] <= share * have)

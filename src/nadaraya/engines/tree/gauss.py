@@ -14,7 +14,7 @@ spending the budget that the many far ones need). ``D_so_far`` is a partial sum
 of the final sum of weights ``D >= 1``, so at the end the dropped weight is at
 most ``budget * D``, in whatever order the nodes were decided. The order only
 decides how much is dropped. A block of consecutive (Z-order) queries walks the
-tree once with box-to-box bounds (:func:`_exp_lists`): nodes from which no
+tree once with box-to-box bounds (:func:`.explists.exp_lists`): nodes from which no
 query of the block can drop a key (their farthest corner decays less than
 ``keep = -log(DROP budget n)`` for every query, n >= D) are *whole* runs of
 keys, summed for every query; leaves, far nodes and nodes with usable Taylor
@@ -47,11 +47,12 @@ import math
 import numpy as np
 from numba import njit
 
-from .._jitmath import exp64
 from .._parallel import all_done, claim, finish, run_claimed
 
+from .explists import decay as _decay
+from .explists import decide, exp_lists, weight_bounds
 from .hermite import add_node, node_error
-from .kdtree import STACK, box_box_max_sq, box_box_min_sq, box_max_sq, box_min_sq, centred
+from .kdtree import STACK, box_max_sq, box_min_sq, centred
 from .leaves import exp_block, exp_run, run_t
 
 __all__ = ["taylor_order", "multi_indices", "taylor_moments", "nearest_blocks", "gauss_blocks"]
@@ -180,14 +181,6 @@ def _nearest_blocks_loop(qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, shr
     return all_done(claims, nblocks)
 
 
-@njit(cache=True, inline="always")
-def _decay(laplace, t, t_nn, s_nn):
-    """``-log`` of the weight relative to the nearest key (``s_nn = sqrt(t_nn)``)."""
-    if laplace:
-        return math.sqrt(t) - s_nn
-    return 0.5 * (t - t_nn)
-
-
 @njit(cache=True)
 def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
           laplace, f32, slot, E, parent, dim, rho_max, far, acc, dropped, stack, tstack, mono, buf):
@@ -287,78 +280,13 @@ def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, r
     return dropped
 
 
-@njit(cache=True)
-def _exp_lists(qlo, qhi, tnn_lo, tnn_hi, keep, share, laplace, shrink, lo, hi, left, right, bmin, bmax, centre, radius,
-               slot, hslot, rho_max, stack, whole_a, whole_b, tests):
-    """One walk of the key tree for a block of queries (bounding box qlo..qhi, nearest-key ``t`` in
-    tnn_lo..tnn_hi): the runs every query sums whole, and the nodes each query tests for itself.
-
-    A node is *whole* when no query of the block can drop any of its keys (its farthest corner decays
-    less than ``keep`` for every query): it joins the list of runs ``whole_a .. whole_b`` (adjacent runs
-    joined). It is a *test* node when it is a leaf, when it has a Hermite series (``hslot >= 0``), when
-    some query of the block may sum it from Taylor moments, or when it is far (its weight bound is within ``share`` for every query of the block even at
-    the least sum of weights, 1): it goes to ``tests`` (nearer nodes first, roughly). Other nodes are
-    descended, nearer child first. Returns (number of runs, number of test nodes), or (-1, -1) when a
-    list overflows. Only speed depends on this classification: each query tests every test node itself.
-    """
-    d = qlo.shape[0]
-    cap = tests.shape[0]
-    nw = 0
-    nt = 0
-    s_lo = math.sqrt(tnn_lo)
-    s_hi = math.sqrt(tnn_hi)
-    top = 0
-    stack[0] = 0
-    while top >= 0:
-        j = stack[top]
-        top -= 1
-        a = lo[j]
-        b = hi[j]
-        test = left[j] < 0 or hslot[j] >= 0  # a leaf, or a node with a Hermite series (usable at any distance)
-        if slot[j] >= 0:
-            g = 0.0  # squared distance from the centre to the query box
-            for c in range(d):
-                e = max(qlo[c] - centre[j, c], centre[j, c] - qhi[c], 0.0)
-                g += e * e
-            test = test or g * radius[j] * radius[j] <= rho_max * rho_max
-        if not test and _decay(laplace, box_box_max_sq(qlo, qhi, bmin, bmax, j), tnn_lo, s_lo) < keep:
-            if nw > 0 and whole_b[nw - 1] == a:
-                whole_b[nw - 1] = b
-            elif nw > 0 and whole_a[nw - 1] == b:
-                whole_a[nw - 1] = a
-            elif nw == cap:
-                return -1, -1
-            else:
-                whole_a[nw] = a
-                whole_b[nw] = b
-                nw += 1
-            continue
-        if not test:
-            decay = _decay(laplace, box_box_min_sq(qlo, qhi, bmin, bmax, j) * shrink, tnn_hi, s_hi)
-            test = decay >= keep and (b - a) * math.exp(-decay) <= share
-        if test:
-            if nt == cap:
-                return -1, -1
-            tests[nt] = j
-            nt += 1
-            continue
-        l = left[j]
-        r = right[j]
-        if box_box_min_sq(qlo, qhi, bmin, bmax, l) < box_box_min_sq(qlo, qhi, bmin, bmax, r):
-            l, r = r, l
-        stack[top + 1] = l
-        stack[top + 2] = r
-        top += 2
-    return nw, nt
-
-
 def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
                  laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, far, out, dropped, threads=1):
     """Fill out[i] = (sum w v, sum w) for every query, in dynamically scheduled blocks.
 
     ``dropped[i]`` gets the query's dropped weight over its sum of weights
     (at most ``budget``). A block of queries walks the key tree once
-    (:func:`_exp_lists`, lists of at most ``list_max`` entries); every query
+    (:func:`.explists.exp_lists`, lists of at most ``list_max`` entries); every query
     sums the block's whole runs, then tests the block's test nodes farthest
     first with its own bound and running sum of weights (dropping, or
     walking the node's subtree itself where it is not a leaf), and the leaves
@@ -370,44 +298,6 @@ def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right
     run_claimed(_gauss_blocks_loop, threads, qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax,
                 centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, far,
                 out, dropped)
-
-
-@njit(cache=True, fastmath={"nsz", "contract"})
-def _test_bounds(x, t_nn, laplace, shrink, keep, tlo, thi, tcount, nt, bound):
-    """``bound[e]``: query x's weight bound of test node e (``count w(t_lo)``; inf where the node cannot be
-    dropped: it decays less than ``keep`` or is nearer than the nearest key), over boxes tlo..thi (d, nt)."""
-    d = x.shape[0]
-    o = bound[:nt]
-    o[:] = 0.0
-    for c in range(d):
-        lo_ = tlo[c, :nt]
-        hi_ = thi[c, :nt]
-        xc = x[c]
-        for e in range(nt):
-            g = max(lo_[e] - xc, xc - hi_[e], 0.0)
-            o[e] += g * g
-    s_nn = math.sqrt(t_nn)
-    n_ = tcount[:nt]
-    for e in range(nt):
-        decay = _decay(laplace, o[e] * shrink, t_nn, s_nn)
-        o[e] = n_[e] * exp64(-decay) if decay >= keep and decay >= 0.0 else np.inf
-
-
-@njit(cache=True)
-def _decide(bound, kind, nt, budget, node_share, have, dropped, flags):
-    """One query's verdict on its block's test nodes, farthest (last listed) first: flags[e] = 0 (dropped:
-    its bound is within ``node_share`` of ``have`` and the dropped total within ``budget`` of it), else
-    kind[e] (1: a leaf to sum, 2: a subtree to walk). Returns the dropped weight, ``dropped`` included."""
-    share = node_share * have
-    total = budget * have
-    for e in range(nt - 1, -1, -1):
-        w = bound[e]
-        if w <= share and dropped + w <= total:
-            dropped += w
-            flags[e] = 0
-        else:
-            flags[e] = kind[e]
-    return dropped
 
 
 @njit(cache=True, nogil=True)
@@ -449,7 +339,7 @@ def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left,
                 for c in range(d):
                     qlo[c] = min(qlo[c], qs[i, c])
                     qhi[c] = max(qhi[c], qs[i, c])
-        nw, nt = (0, 0) if tnn_lo == np.inf else _exp_lists(
+        nw, nt = (0, 0) if tnn_lo == np.inf else exp_lists(
             qlo, qhi, tnn_lo, tnn_hi, keep, node_share, laplace, shrink, lo, hi, left, right, bmin, bmax, centre,
             radius, slot, hslot, rho_max, stack, whole_a, whole_b, tests)
         if nw < 0:  # a list overflowed: walk the tree per query
@@ -478,8 +368,8 @@ def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left,
                 if not use[r]:
                     continue
                 i = i0 + r
-                _test_bounds(qs[i], t_nn[i], laplace, shrink, keep, tlo, thi, tcount, nt, bound)
-                lost[r] = _decide(bound, kind, nt, budget, node_share, max(acc[r, kc - 1], 1.0), 0.0, flags[r])
+                weight_bounds(qs[i], t_nn[i], laplace, shrink, keep, tlo, thi, tcount, nt, bound)
+                lost[r] = decide(bound, kind, nt, budget, node_share, max(acc[r, kc - 1], 1.0), 0.0, flags[r])
                 for e in range(nt):
                     if flags[r, e] == 2:
                         lost[r] = _walk(qs[i], excl[i], tests[e], t_nn[i], budget, node_share, keep, shrink, lo, hi,
