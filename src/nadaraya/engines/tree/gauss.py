@@ -199,6 +199,7 @@ def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, r
     direct_max = buf.shape[0]
     s_nn = math.sqrt(t_nn)
     y = np.empty(d)
+    hslot, A, hw, hrem, hsize, p, g, prod = far  # once: unpacking per node costs reference counts
     pa = 0  # the pending run of keys [pa, pb), summed when the next run is not adjacent
     pb = 0
     top = 0
@@ -238,7 +239,6 @@ def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, r
                         tot += mono[al] * E[s, al, col]
                     acc[col] += f * tot
                 continue
-        hslot, A, hw, hrem, hsize, p, g, prod = far
         if not own and hslot[j] >= 0:
             h = hslot[j]
             for c in range(d):
