@@ -17,8 +17,8 @@ decides how much is dropped. A block of consecutive (Z-order) queries walks the
 tree once with box-to-box bounds (:func:`.explists.exp_lists`): nodes from which no
 query of the block can drop a key (their farthest corner decays less than
 ``keep = -log(DROP budget n)`` for every query, n >= D) are *whole* runs of
-keys, summed for every query; leaves, far nodes and nodes with usable Taylor
-moments are *test* nodes. Each query first sums the whole runs, then takes
+keys, summed for every query; leaves, far nodes, nodes with usable Taylor
+moments and nodes with a Hermite series are *test* nodes. Each query first sums the whole runs, then takes
 the test nodes farthest first with its own box bounds and ``D_so_far`` (the
 whole runs' weight): dropped, a leaf to sum, or a subtree it walks itself
 depth first (nearer child first, with the same rule); the kept leaves are
