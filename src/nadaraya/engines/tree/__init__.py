@@ -11,11 +11,13 @@ a thread the OS deschedules delays one block, not a share of the work). For
 the compact kernels a block walks the key tree once for all its queries (a
 dual-tree walk on bounding boxes, giving the block's lists of nodes inside
 every query's support and of leaves near it); for the Gaussian and Laplace
-kernels each query walks the tree depth first (a shared walk measured
-slower there), and leaves it sums that sit next to each other in tree order
-are joined into one run before they are summed. Keys are stored
-dimension-major in tree order, so a run is summed by vectorised loops (one
-fused exp-and-sum pass for one value column). Sums are in float64 whatever the dtype; the
+kernels a block of :data:`EXP_QUERY_BLOCK` queries walks it once too (the runs
+no query of the block can drop anything from, and the leaves and far nodes
+that each query then tests with its own bound), and the runs are summed for
+the block's queries one after the other while they are in cache. Keys are stored
+dimension-major in tree order, so a run is summed by vectorised loops (for
+one value column in d = 2 or 3, one fused pass computing distances, weights and
+both sums). Sums are in float64 whatever the dtype; the
 result has the input dtype. Memory is O(m + n): no m × n array, no
 neighbour lists (a block's lists hold at most :data:`LIST_MAX` nodes).
 
@@ -32,7 +34,8 @@ sends the rare query whose moment sums could cancel to the key-by-key path).
 nearest key (so the sum of weights ``D >= 1``); a node is dropped when its
 weight bound (keys times the weight at its box's nearest point) is at most
 ``DROP`` of the query's budget and the dropped bounds, it included, stay within
-``tol / 9`` of the weight summed so far (nearer nodes first); for the
+``tol / 9`` of the weight summed so far (the block's whole runs first, then its
+test nodes farthest first); for the
 Gaussian, nodes with ``|q - c| r <= RHO`` are summed from Taylor far-field
 moments (the large-bandwidth case; at ~50 keys per bandwidth ball the nodes
 are too sparse for a series to pay, and the walk is pruning only); and, in
@@ -89,10 +92,16 @@ EXACT = False
 #: Largest input dimension the engine accepts (a k-d tree loses its edge well before that).
 MAX_DIM = 16
 #: Keys per leaf of the key tree, for the compact kernels and for the Gaussian and Laplace kernels
-#: (whose walks visit many more nodes: a larger leaf trades cheap vectorised key sums for node visits;
-#: measured on the 3-D and 2-D Gaussian benchmark cases: 256 beat 128, 512 was no better).
+#: (smaller leaves drop more keys but sum shorter runs and test more nodes; measured on the 3-D
+#: Gaussian benchmark case with the block walk: 128 beat 64 by 15%, 32 took twice as long).
 LEAF = 64
-LEAF_EXP = 256
+LEAF_EXP = 128
+#: Capacity of a block's lists for the Gaussian and Laplace kernels (a block whose lists would be longer
+#: walks the tree per query).
+EXP_LIST_MAX = 8192
+#: Consecutive queries (in Z order) that share one walk of the key tree for the Gaussian and Laplace
+#: kernels (3-D Gaussian benchmark case: 32 and 64 equal, 16 2% slower, 8 15% slower).
+EXP_QUERY_BLOCK = 32
 #: Nodes of at most this many keys that lie wholly inside a support (compact kernels) or wholly where
 #: no key can be dropped (Gaussian, Laplace) are summed as one run of keys, without descending.
 DIRECT_MAX = 4096
@@ -206,7 +215,8 @@ def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads):
     gauss.gauss_blocks(
         qs, excl, t_nn, tol / 9.0, DROP * tol / 9.0, 1.0 - _margin(np.float32 if f32 else np.float64, d), tk.lo,
         tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, tk.centre,
-        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, QUERY_BLOCK, DIRECT_MAX, far, out, dropped,
+        tk.radius, kt, vt, laplace, f32, slot, E, parent, dim, RHO, EXP_QUERY_BLOCK, DIRECT_MAX, EXP_LIST_MAX, far,
+        out, dropped,
         threads=threads,
     )
     return out

@@ -6,13 +6,24 @@ Weights are taken relative to it, ``w = exp(-(t - t_nn) / 2)`` (Gaussian) or
 ``exp(sqrt(t_nn) - sqrt(t))`` (Laplace), so the largest is exactly 1 and the
 sum of weights ``D >= 1``: nothing underflows, whatever the bandwidth.
 
-Then a second depth-first walk, nearer child first. A node of ``count``
-keys whose box is at squared distance ``t_lo`` weighs at most ``W = count
-w(t_lo)``; it is dropped when ``W <= DROP * budget * max(1, D_so_far)`` and
-the query's dropped weight, W included, stays within ``budget * max(1,
-D_so_far)`` (the first rule keeps near nodes from spending the budget that
-the many far ones need). The sum of weights only grows and ends
-``>= 1``, so at the end the dropped weight is at most ``budget * D``. A Gaussian node with Taylor moments ::
+Then the sums. A node of ``count`` keys whose box is at squared distance
+``t_lo`` weighs at most ``W = count w(t_lo)``; it is dropped when ``W <= DROP *
+budget * max(1, D_so_far)`` and the query's dropped weight, W included, stays
+within ``budget * max(1, D_so_far)`` (the first rule keeps near nodes from
+spending the budget that the many far ones need). ``D_so_far`` is a partial sum
+of the final sum of weights ``D >= 1``, so at the end the dropped weight is at
+most ``budget * D``, in whatever order the nodes were decided. The order only
+decides how much is dropped. A block of consecutive (Z-order) queries walks the
+tree once with box-to-box bounds (:func:`.explists.exp_lists`): nodes from which no
+query of the block can drop a key (their farthest corner decays less than
+``keep = -log(DROP budget n)`` for every query, n >= D) are *whole* runs of
+keys, summed for every query; leaves, far nodes, nodes with usable Taylor
+moments and nodes with a Hermite series are *test* nodes. Each query first sums the whole runs, then takes
+the test nodes farthest first with its own box bounds and ``D_so_far`` (the
+whole runs' weight): dropped, a leaf to sum, or a subtree it walks itself
+depth first (nearer child first, with the same rule); the kept leaves are
+summed block-wise (a leaf's keys are read once for every query of the
+block that keeps it). A Gaussian node with Taylor moments ::
 
     E_a = sum_keys v exp(-|x|^2 / 2) x^a / a!      (x = k - c, multi-indices |a| < p)
 
@@ -38,9 +49,11 @@ from numba import njit
 
 from .._parallel import all_done, claim, finish, run_claimed
 
-from .kdtree import STACK, box_max_sq, box_min_sq, centred
+from .explists import decay as _decay
+from .explists import decide, exp_lists, weight_bounds
 from .hermite import add_node, node_error
-from .leaves import exp_run, run_t
+from .kdtree import STACK, box_max_sq, box_min_sq, centred
+from .leaves import exp_block, exp_run, run_t
 
 __all__ = ["taylor_order", "multi_indices", "taylor_moments", "nearest_blocks", "gauss_blocks"]
 
@@ -168,36 +181,30 @@ def _nearest_blocks_loop(qs, excl, lo, hi, left, right, bmin, bmax, kt, f32, shr
     return all_done(claims, nblocks)
 
 
-@njit(cache=True, inline="always")
-def _decay(laplace, t, t_nn, s_nn):
-    """``-log`` of the weight relative to the nearest key (``s_nn = sqrt(t_nn)``)."""
-    if laplace:
-        return math.sqrt(t) - s_nn
-    return 0.5 * (t - t_nn)
-
-
 @njit(cache=True)
-def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
-           laplace, f32, slot, E, parent, dim, rho_max, direct_max, far, acc, stack, tstack, mono, buf):
-    """Sum of w v (and w, the last column) of one query into acc; returns the dropped weight.
+def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
+          laplace, f32, slot, E, parent, dim, rho_max, far, acc, dropped, stack, tstack, mono, buf):
+    """Add w v (and w, the last column) of one query over the subtree ``root`` to acc; returns the dropped weight.
 
+    ``dropped``: the query's dropped weight so far (the budget covers it and what this walk drops).
     ``keep``: a decay below which no key can ever be dropped (``-log(node_share n)``), so a
     node whose farthest corner decays less is summed as one run without descending.
     ``shrink`` (``1 - a few ulp``) makes the float64 box distances lower bounds of the keys' own
-    ``t`` in the inputs' dtype.
+    ``t`` in the inputs' dtype. Runs are at most ``buf.shape[0]`` keys. ``far``: the Hermite series'
+    tables and scratch (see :func:`_gauss_blocks_loop`).
     """
     d = q.shape[0]
     kc = acc.shape[0]
     T = parent.shape[0]
+    direct_max = buf.shape[0]
     s_nn = math.sqrt(t_nn)
-    acc[:] = 0.0
-    dropped = 0.0
     y = np.empty(d)
+    hslot, A, hw, hrem, hsize, p, g, prod = far  # once: unpacking per node costs reference counts
     pa = 0  # the pending run of keys [pa, pb), summed when the next run is not adjacent
     pb = 0
     top = 0
-    stack[0] = 0
-    tstack[0] = box_min_sq(q, bmin, bmax, 0) * shrink
+    stack[0] = root
+    tstack[0] = box_min_sq(q, bmin, bmax, root) * shrink
     while top >= 0:
         j = stack[top]
         t_lo = tstack[top]
@@ -232,7 +239,6 @@ def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right,
                         tot += mono[al] * E[s, al, col]
                     acc[col] += f * tot
                 continue
-        hslot, A, hw, hrem, hsize, p, g, prod = far
         if not own and hslot[j] >= 0:
             h = hslot[j]
             for c in range(d):
@@ -275,21 +281,29 @@ def _query(q, excl, t_nn, budget, node_share, keep, shrink, lo, hi, left, right,
 
 
 def gauss_blocks(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt, vt,
-                 laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, far, out, dropped, threads=1):
+                 laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, far, out, dropped, threads=1):
     """Fill out[i] = (sum w v, sum w) for every query, in dynamically scheduled blocks.
 
     ``dropped[i]`` gets the query's dropped weight over its sum of weights
-    (at most ``budget``).
+    (at most ``budget``). A block of queries walks the key tree once
+    (:func:`.explists.exp_lists`, lists of at most ``list_max`` entries); every query
+    sums the block's whole runs, then tests the block's test nodes farthest
+    first with its own bound and running sum of weights (dropping, or
+    walking the node's subtree itself where it is not a leaf), and the leaves
+    it keeps are summed block-wise. A block whose lists overflow walks the
+    tree per query.
 
     On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
     """
     run_claimed(_gauss_blocks_loop, threads, qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax,
-                centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, far, out, dropped)
+                centre, radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, far,
+                out, dropped)
 
 
 @njit(cache=True, nogil=True)
 def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left, right, bmin, bmax, centre, radius, kt,
-                       vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, far, out, dropped, claims):
+                       vt, laplace, f32, slot, E, parent, dim, rho_max, block, direct_max, list_max, far, out, dropped,
+                       claims):
     """The chunk-claiming loop of :func:`gauss_blocks` (see :mod:`nadaraya.engines._parallel`)."""
     m, d = qs.shape
     kc = vt.shape[0]
@@ -298,23 +312,92 @@ def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left,
     keep = -math.log(share_n) if share_n < 1.0 else -np.inf
     blk = claim(claims)
     while blk < nblocks:
-        acc = np.empty(kc)
         stack = np.empty(STACK, np.int64)
-        mono = np.empty(parent.shape[0])
         tstack = np.empty(STACK)
+        mono = np.empty(parent.shape[0])
         buf = np.empty(direct_max)
         hslot, A, hw, hrem, hsize, p = far
         scratch = (hslot, A, hw, hrem, hsize, p, np.empty((d, p)), np.empty(A.shape[1]))
-        for i in range(blk * block, min(m, (blk + 1) * block)):
-            if not t_nn[i] < np.inf:  # no key (a shard without keys for this query)
-                out[i] = 0.0
-                dropped[i] = 0.0
-                continue
-            lost = _query(qs[i], excl[i], t_nn[i], budget, node_share, keep, shrink, lo, hi, left, right, bmin, bmax, centre,
-                          radius, kt, vt, laplace, f32, slot, E, parent, dim, rho_max, direct_max, scratch, acc, stack,
-                          tstack, mono, buf)
-            out[i] = acc
-            dropped[i] = lost / acc[kc - 1]
+        whole_a = np.empty(list_max, np.int64)
+        whole_b = np.empty(list_max, np.int64)
+        tests = np.empty(list_max, np.int64)
+        i0 = blk * block
+        B = min(m, i0 + block) - i0
+        acc = np.zeros((B, kc))
+        lost = np.zeros(B)
+        use = np.empty(B, np.bool_)
+        qlo = np.full(d, np.inf)
+        qhi = np.full(d, -np.inf)
+        tnn_lo = np.inf
+        tnn_hi = 0.0
+        for r in range(B):
+            i = i0 + r
+            use[r] = t_nn[i] < np.inf  # else no key (a shard without keys for this query): sums 0
+            if use[r]:
+                tnn_lo = min(tnn_lo, t_nn[i])
+                tnn_hi = max(tnn_hi, t_nn[i])
+                for c in range(d):
+                    qlo[c] = min(qlo[c], qs[i, c])
+                    qhi[c] = max(qhi[c], qs[i, c])
+        nw, nt = (0, 0) if tnn_lo == np.inf else exp_lists(
+            qlo, qhi, tnn_lo, tnn_hi, keep, node_share, laplace, shrink, lo, hi, left, right, bmin, bmax, centre,
+            radius, slot, hslot, rho_max, stack, whole_a, whole_b, tests)
+        if nw < 0:  # a list overflowed: walk the tree per query
+            for r in range(B):
+                if use[r]:
+                    lost[r] = _walk(qs[i0 + r], excl[i0 + r], 0, t_nn[i0 + r], budget, node_share, keep, shrink, lo,
+                                    hi, left, right, bmin, bmax, centre, radius, kt, vt, laplace, f32, slot, E, parent,
+                                    dim, rho_max, scratch, acc[r], 0.0, stack, tstack, mono, buf)
+        else:
+            for w in range(nw):
+                exp_block(qs, i0, use, t_nn, excl, kt, vt, whole_a[w], whole_b[w], laplace, f32, buf, acc)
+            tlo = np.empty((d, nt))
+            thi = np.empty((d, nt))
+            tcount = np.empty(nt)
+            kind = np.empty(nt, np.int8)
+            for e in range(nt):
+                j = tests[e]
+                for c in range(d):
+                    tlo[c, e] = bmin[j, c]
+                    thi[c, e] = bmax[j, c]
+                tcount[e] = hi[j] - lo[j]  # the excluded key counted too: a bound all the same
+                kind[e] = 1 if left[j] < 0 and slot[j] < 0 and hslot[j] < 0 else 2
+            bound = np.empty(nt)
+            flags = np.zeros((B, nt), np.int8)
+            for r in range(B):
+                if not use[r]:
+                    continue
+                i = i0 + r
+                weight_bounds(qs[i], t_nn[i], laplace, shrink, keep, tlo, thi, tcount, nt, bound)
+                lost[r] = decide(bound, kind, nt, budget, node_share, max(acc[r, kc - 1], 1.0), 0.0, flags[r])
+                for e in range(nt):
+                    if flags[r, e] == 2:
+                        lost[r] = _walk(qs[i], excl[i], tests[e], t_nn[i], budget, node_share, keep, shrink, lo, hi,
+                                        left, right, bmin, bmax, centre, radius, kt, vt, laplace, f32, slot, E, parent,
+                                        dim, rho_max, scratch, acc[r], lost[r], stack, tstack, mono, buf)
+            e = 0
+            while e < nt:  # the kept leaves, block-wise; a run of adjacent leaves kept by the same queries is joined
+                a = lo[tests[e]]
+                b = hi[tests[e]]
+                any_use = False
+                for r in range(B):
+                    use[r] = flags[r, e] == 1
+                    any_use = any_use or use[r]
+                e += 1
+                while e < nt and (lo[tests[e]] == b or hi[tests[e]] == a):
+                    same = True
+                    for r in range(B):
+                        same = same and (flags[r, e] == 1) == use[r]
+                    if not same:
+                        break
+                    a = min(a, lo[tests[e]])
+                    b = max(b, hi[tests[e]])
+                    e += 1
+                if any_use:
+                    exp_block(qs, i0, use, t_nn, excl, kt, vt, a, b, laplace, f32, buf, acc)
+        for r in range(B):
+            out[i0 + r] = acc[r]
+            dropped[i0 + r] = lost[r] / acc[r, kc - 1] if acc[r, kc - 1] > 0.0 else 0.0
         finish(claims)
         blk = claim(claims)
     return all_done(claims, nblocks)
