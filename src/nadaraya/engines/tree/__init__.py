@@ -79,7 +79,7 @@ from ...kernels import KERNELS as _REGISTRY
 from ...kernels import Kernel
 from .._parallel import thread_count
 from ..state import Partials, finalize
-from . import compact, gauss, hermite
+from . import compact, gauss, hermite, nearest
 from .kdtree import build, morton_order
 
 __all__ = ["NAME", "OPTIONS", "EXACT", "REQUIRES", "supports", "prefer", "pool", "partials", "KERNELS"]
@@ -264,7 +264,7 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score, threads):
     t_nn = None
     if not kernel.compact or need_score:
         t_nn = np.empty(m)
-        gauss.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32,
+        nearest.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32,
                              1.0 - _margin(q.dtype, d), QUERY_BLOCK,
                              max(LEAF, LEAF_EXP), t_nn, threads=threads)
     if kernel.compact:
