@@ -38,8 +38,9 @@ weight bound (keys times the weight at its box's nearest point) is at most
 test nodes farthest first); for the
 Gaussian, nodes with ``|q - c| r <= RHO`` are summed from Taylor far-field
 moments (the large-bandwidth case; at ~50 keys per bandwidth ball the nodes
-are too sparse for a series to pay, and the walk is pruning only); and, in
-d <= 2, nodes of at least 2 p**d keys and half-width <= :data:`HERMITE_WIDTH`
+are too sparse for a series to pay, and the walk is pruning only). With
+:data:`HERMITE_ORDER` set for d (off by default: see there), nodes of at least
+2 p**d keys and half-width <= :data:`HERMITE_WIDTH` also
 carry a Hermite far-field series (:mod:`.hermite`, the fast Gauss
 transform's), valid at any distance, which a query uses when the series'
 error bound fits the same budget as a dropped node's weight (the error is
@@ -125,7 +126,13 @@ TAYLOR_RADIUS = 1.0
 MAX_TERMS = 4096
 #: Order p of the Gaussian's Hermite far-field series per dimension d (``p**d`` terms; none above d = 2),
 #: the largest half-width (in bandwidths) of a node that gets one, and how many keys per term it must hold.
-HERMITE_ORDER = {1: 16, 2: 16}
+#: Off by default: measured on the idle 2-core machine (2026-12-01, after the block walk), the 2-D Gaussian
+#: leave-one-out search at n = 10^5 took 18.4 / 18.1 s without and 20.0 / 19.5 s with {2: 16} (one pass at
+#: h = 0.23 sd: 1.5 s vs 2.9 s, at 3 sd: 0.58 vs 0.45 s): Hermite nodes are test nodes that each query of a
+#: block walks for itself when the series' bound does not fit, which costs more than the series saves at
+#: these densities. Correct and tested (tests/test_engine_tree.py::test_hermite_*) for when a block-level
+#: test makes it pay.
+HERMITE_ORDER: dict = {}
 HERMITE_WIDTH = 1.0
 HERMITE_KEYS_PER_TERM = 2
 #: With the default thread count, problems with at most this many ``m * min(n, 1024)`` run on one thread:
