@@ -155,10 +155,12 @@ REQUIRES = f"a kernel from nadaraya.KERNELS and 1 <= d <= {MAX_DIM}"
 #: (any d >= 2), and the Gaussian for d <= GAUSS_AUTO_MAX_DIM from GAUSS_AUTO_PAIRS. Measured crossover
 #: against the stream engine (``python benchmarks/tree.py --crossover``, uniform data, Scott's
 #: bandwidth, 2 threads, on a busy 2-core machine): compact kernels win 2-4x at m = n = 32,000 and
-#: 4-9x at 64,000 in every d from 2 to 8, and lose below ~10,000; the Gaussian wins 1.5-2x at 64,000
-#: in d = 2 and 3 and loses in d >= 4; the Laplace kernel (pruning only) never wins there.
+#: 4-9x at 64,000 in every d from 2 to 8, and lose below ~10,000; the Laplace kernel (pruning only)
+#: never wins there. The Gaussian, after the block walk (idle machine, 2026-12-01, m = n, tree / stream
+#: speed-up at 8,000 / 16,000 / 32,000 / 64,000): d = 2 1.10 / 1.30 / 1.88 / 2.52, d = 3 0.89 / 1.12 /
+#: 1.59 / 2.21, d = 4 0.41 / 0.50 / 0.55 / 0.81; so from 2**28 pairs (16,384 squared) in d <= 3.
 COMPACT_AUTO_PAIRS = 1 << 28
-GAUSS_AUTO_PAIRS = 1 << 32
+GAUSS_AUTO_PAIRS = 1 << 28
 GAUSS_AUTO_MAX_DIM = 3
 
 
