@@ -13,7 +13,8 @@ import pytest
 
 import nadaraya as nw
 from nadaraya.engines import _parallel, sorted1d, stream
-from nadaraya.engines._parallel import all_done, claim, finish, map_chunks, new_claims, run, run_claimed, thread_count
+from nadaraya.engines._parallel import (all_done, claim, fill_claimed, finish, map_chunks, new_claims, run, run_claimed,
+                                        thread_count)
 
 
 @numba.njit(nogil=True)
@@ -65,6 +66,26 @@ def test_no_chunks_at_all_returns(threads):
     owner = np.zeros(0, np.int64)
     run_claimed(_claim_all, threads, 0, owner, 0)
     assert map_chunks(_squares, 0, threads, np.zeros(0), np.zeros(0)) == [(0.0, 0, 0)]
+
+
+@numba.njit(nogil=True)
+def _row_index(scale, out, claims):
+    """``out[i, :] = scale * i``, one row per chunk."""
+    c = claim(claims)
+    while c < out.shape[0]:
+        out[c, :] = scale * c
+        finish(claims)
+        c = claim(claims)
+    return all_done(claims, out.shape[0])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_fill_claimed_fills_every_row_and_runs_nothing_without_rows(threads):
+    out = fill_claimed(_row_index, (50, 3), threads, 2.0)
+    np.testing.assert_array_equal(out, 2.0 * np.arange(50)[:, None] * np.ones((1, 3)))
+    calls = []
+    empty = fill_claimed(lambda *a: calls.append(a), (0, 4, 2), threads)
+    assert empty.shape == (0, 4, 2) and empty.dtype == np.float64 and calls == []
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3, 16])

@@ -65,7 +65,8 @@ from numba.core import cgutils
 from numba.np.ufunc import parallel as _numba_parallel
 from numba.extending import intrinsic
 
-__all__ = ["CHUNKS_PER_THREAD", "claim", "finish", "all_done", "new_claims", "run", "run_claimed", "map_chunks", "thread_count"]
+__all__ = ["CHUNKS_PER_THREAD", "claim", "finish", "all_done", "new_claims", "run", "run_claimed", "fill_claimed", "map_chunks",
+           "thread_count"]
 
 #: Chunks per participating thread for :func:`map_chunks` (more chunks: finer balance, more calls).
 CHUNKS_PER_THREAD = 8
@@ -200,6 +201,17 @@ def run_claimed(loop, threads: int, *args) -> None:
     """
     claims = new_claims()
     run(lambda: loop(*args, claims), threads)
+
+
+def fill_claimed(loop, shape, threads: int, *args) -> np.ndarray:
+    """A float64 array of zeros of ``shape`` that ``loop(*args, out, claims)`` fills on up to ``threads`` threads.
+
+    With no rows (``shape[0] == 0``) nothing runs: no thread is woken and no compiled loop is loaded.
+    """
+    out = np.zeros(shape)
+    if shape[0]:
+        run_claimed(loop, threads, *args, out)
+    return out
 
 
 def map_chunks(fn, count: int, threads: int, *args, work=None, min_work: int = 0):

@@ -38,7 +38,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._parallel import all_done, claim, finish, run_claimed
+from .._parallel import all_done, claim, fill_claimed, finish, run_claimed
 
 from .kdtree import STACK, box_box_max_sq, box_box_min_sq, box_max_sq, box_min_sq, centred
 from .leaves import compact_run
@@ -73,9 +73,8 @@ def node_moments(kt, vt, lo, hi, centre, nodes, degree, L, threads=1):
 
     On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
     """
-    M = np.zeros((nodes.shape[0], L, vt.shape[0]))
-    run_claimed(_node_moments_loop, threads, kt, vt, lo, hi, centre, nodes, degree, M)
-    return M
+    return fill_claimed(_node_moments_loop, (nodes.shape[0], L, vt.shape[0]), threads, kt, vt, lo, hi, centre, nodes,
+                        degree)
 
 
 @njit(cache=True, nogil=True)

@@ -47,7 +47,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._parallel import all_done, claim, finish, run_claimed
+from .._parallel import all_done, claim, fill_claimed, finish, run_claimed
 
 from .explists import decay as _decay
 from .explists import decide, exp_lists, weight_bounds
@@ -97,9 +97,8 @@ def taylor_moments(kt, vt, lo, hi, centre, nodes, parent, dim, inv, threads=1):
 
     On up to ``threads`` threads, which claim the chunks as they go (:mod:`nadaraya.engines._parallel`).
     """
-    E = np.zeros((nodes.shape[0], parent.shape[0], vt.shape[0]))
-    run_claimed(_taylor_moments_loop, threads, kt, vt, lo, hi, centre, nodes, parent, dim, inv, E)
-    return E
+    return fill_claimed(_taylor_moments_loop, (nodes.shape[0], parent.shape[0], vt.shape[0]), threads, kt, vt, lo, hi,
+                        centre, nodes, parent, dim, inv)
 
 
 @njit(cache=True, nogil=True)

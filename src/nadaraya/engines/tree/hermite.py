@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .._parallel import all_done, claim, finish, run_claimed
+from .._parallel import all_done, claim, fill_claimed, finish
 
 __all__ = ["CRAMER", "half_widths", "tails", "hermite_moments", "node_error", "add_node"]
 
@@ -69,10 +69,8 @@ def hermite_moments(kt, vt, lo, hi, centre, nodes, p, threads=1):
 
     On up to ``threads`` threads, which claim the nodes as they go (:mod:`nadaraya.engines._parallel`).
     """
-    d = kt.shape[0]
-    A = np.zeros((nodes.shape[0], p**d, vt.shape[0]))
-    run_claimed(_moments_loop, threads, kt, vt, lo, hi, centre, nodes, p, A)
-    return A
+    return fill_claimed(_moments_loop, (nodes.shape[0], p ** kt.shape[0], vt.shape[0]), threads, kt, vt, lo, hi, centre,
+                        nodes, p)
 
 
 @njit(cache=True)
