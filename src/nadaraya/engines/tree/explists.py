@@ -18,7 +18,7 @@ from numba import njit
 from .._jitmath import exp64
 from .kdtree import box_box_max_sq, box_box_min_sq
 
-__all__ = ["decay", "exp_lists", "weight_bounds", "decide"]
+__all__ = ["decay", "exp_lists", "weight_bounds", "fits", "decide"]
 
 
 @njit(cache=True, inline="always")
@@ -115,16 +115,22 @@ def weight_bounds(x, t_nn, laplace, shrink, keep, tlo, thi, tcount, nt, bound):
         o[e] = n_[e] * exp64(-u) if u >= keep and u >= 0.0 else np.inf
 
 
+@njit(cache=True, inline="always")
+def fits(w, dropped, have, node_share, budget):
+    """The drop rule: whether a bound ``w`` (a node's weight, or a series' error) may be spent by a query with
+    sum of weights ``have`` that has spent ``dropped``: at most ``node_share`` of ``have`` alone, and the total
+    within ``budget`` of it."""
+    return w <= node_share * have and dropped + w <= budget * have
+
+
 @njit(cache=True)
 def decide(bound, kind, nt, budget, node_share, have, dropped, flags):
     """One query's verdict on its block's test nodes, farthest (last listed) first: flags[e] = 0 (dropped:
     its bound is within ``node_share`` of ``have`` and the dropped total within ``budget`` of it), else
     kind[e] (1: a leaf to sum, 2: a subtree to walk). Returns the dropped weight, ``dropped`` included."""
-    share = node_share * have
-    total = budget * have
     for e in range(nt - 1, -1, -1):
         w = bound[e]
-        if w <= share and dropped + w <= total:
+        if fits(w, dropped, have, node_share, budget):
             dropped += w
             flags[e] = 0
         else:

@@ -50,7 +50,7 @@ from numba import njit
 from .._parallel import all_done, claim, fill_claimed, finish, run_claimed
 
 from .explists import decay as _decay
-from .explists import decide, exp_lists, weight_bounds
+from .explists import decide, exp_lists, fits, weight_bounds
 from .hermite import add_node, node_error
 from .kdtree import STACK, box_max_sq, box_min_sq, centred
 from .leaves import exp_block, exp_run
@@ -163,8 +163,7 @@ def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, r
         decay = _decay(laplace, t_lo, t_nn, s_nn)
         if decay >= keep:
             bound = count * math.exp(-decay)
-            have = max(acc[kc - 1], 1.0)
-            if bound <= node_share * have and dropped + bound <= budget * have:
+            if fits(bound, dropped, max(acc[kc - 1], 1.0), node_share, budget):
                 dropped += bound
                 continue
         if not own and slot[j] >= 0:
@@ -189,8 +188,7 @@ def _walk(q, excl, root, t_nn, budget, node_share, keep, shrink, lo, hi, left, r
             for c in range(d):
                 y[c] = q[c] - centre[j, c]
             err = node_error(y, hw[h], hrem[h], hsize[h], count, t_nn, p)
-            have = max(acc[kc - 1], 1.0)
-            if err <= node_share * have and dropped + err <= budget * have:
+            if fits(err, dropped, max(acc[kc - 1], 1.0), node_share, budget):  # the error counts as dropped
                 add_node(y, A, h, p, t_nn, g, prod, acc)
                 dropped += err
                 continue
