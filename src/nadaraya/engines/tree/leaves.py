@@ -144,16 +144,16 @@ def _fused_one(x0, x1, x2, h, s_nn, e, kt, vt, a, b, laplace, three):
 
 
 @njit(cache=True, fastmath=FM_SUM, inline="always")
-def _fused_rows(qs, i0, use, t_nn, excl, kt, vt, a, b, acc, laplace, three):
-    """:func:`fused_block` for one (literal) kernel and dimension."""
-    d = qs.shape[1]
-    for r in range(use.shape[0]):
-        if use[r]:
-            i = i0 + r
-            sv, sw = _fused_one(qs[i, 0], qs[i, 1], qs[i, d - 1], 0.5 * t_nn[i], math.sqrt(t_nn[i]), excl[i], kt, vt,
-                                a, b, laplace, three)
-            acc[r, 0] += sv
-            acc[r, 1] += sw
+def _fused_any(x0, x1, x2, h, s_nn, e, kt, vt, a, b, laplace, three):
+    """:func:`_fused_one` for run-time ``laplace`` and ``three``: each of the four cases calls it with
+    literals, so each compiles to its own branch-free loop."""
+    if laplace:
+        if three:
+            return _fused_one(x0, x1, x2, h, s_nn, e, kt, vt, a, b, True, True)
+        return _fused_one(x0, x1, x2, h, s_nn, e, kt, vt, a, b, True, False)
+    if three:
+        return _fused_one(x0, x1, x2, h, s_nn, e, kt, vt, a, b, False, True)
+    return _fused_one(x0, x1, x2, h, s_nn, e, kt, vt, a, b, False, False)
 
 
 @njit(cache=True, fastmath=FM_SUM)
@@ -165,31 +165,20 @@ def fused_block(qs, i0, use, t_nn, excl, kt, vt, a, b, laplace, acc):
     is in cache, and one call serves them all. The distances may be contracted into fused multiply-adds
     here, so ``t`` can differ from the reference's in the last bit (a weight off by a relative ~1e-16).
     """
-    if laplace:
-        if qs.shape[1] == 3:
-            _fused_rows(qs, i0, use, t_nn, excl, kt, vt, a, b, acc, True, True)
-        else:
-            _fused_rows(qs, i0, use, t_nn, excl, kt, vt, a, b, acc, True, False)
-    elif qs.shape[1] == 3:
-        _fused_rows(qs, i0, use, t_nn, excl, kt, vt, a, b, acc, False, True)
-    else:
-        _fused_rows(qs, i0, use, t_nn, excl, kt, vt, a, b, acc, False, False)
+    d = qs.shape[1]
+    for r in range(use.shape[0]):
+        if use[r]:
+            i = i0 + r
+            sv, sw = _fused_any(qs[i, 0], qs[i, 1], qs[i, d - 1], 0.5 * t_nn[i], math.sqrt(t_nn[i]), excl[i], kt, vt,
+                                a, b, laplace, d == 3)
+            acc[r, 0] += sv
+            acc[r, 1] += sw
 
 
 @njit(cache=True, fastmath=FM_SUM)
 def _fused_run(q, kt, vt, a, b, excl, laplace, t_nn, s_nn, acc):
     """:func:`exp_run`'s sums in one fused pass (as :func:`fused_block`, for one query)."""
-    x0, x1, x2 = q[0], q[1], q[q.shape[0] - 1]
-    h = 0.5 * t_nn
-    if laplace:
-        if q.shape[0] == 3:
-            sv, sw = _fused_one(x0, x1, x2, h, s_nn, excl, kt, vt, a, b, True, True)
-        else:
-            sv, sw = _fused_one(x0, x1, x2, h, s_nn, excl, kt, vt, a, b, True, False)
-    elif q.shape[0] == 3:
-        sv, sw = _fused_one(x0, x1, x2, h, s_nn, excl, kt, vt, a, b, False, True)
-    else:
-        sv, sw = _fused_one(x0, x1, x2, h, s_nn, excl, kt, vt, a, b, False, False)
+    sv, sw = _fused_any(q[0], q[1], q[q.shape[0] - 1], 0.5 * t_nn, s_nn, excl, kt, vt, a, b, laplace, q.shape[0] == 3)
     acc[0] += sv
     acc[1] += sw
 
