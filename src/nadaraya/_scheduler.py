@@ -8,7 +8,6 @@ the way out.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import signal
 import struct
@@ -53,6 +52,8 @@ def _fail(address, timeout, what):
 
 async def _probe(address: str, deadline: float) -> None:
     """Check that ``address`` is a Dask scheduler: its handshake looks like Dask's and it says it is a Scheduler."""
+    import asyncio
+
     from distributed.comm import connect
 
     host, _, port = address[len("tcp://"):].rpartition(":")
@@ -88,6 +89,8 @@ async def _probe(address: str, deadline: float) -> None:
 
 def _reach(address: str, timeout: float, deadline: float) -> None:
     """Run the probe under one hard deadline: connection, handshake and reply together."""
+    import asyncio  # here: `nadaraya fit` and `predict` without --scheduler need no event loop
+
     try:
         asyncio.run(asyncio.wait_for(_probe(address, deadline), max(deadline - time.monotonic(), 0.01)))
     except SchedulerError:
