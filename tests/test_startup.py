@@ -18,8 +18,9 @@ import pytest
 import nadaraya as nw
 from nadaraya.estimator._fitting import PlainRegressor, normal_quantile
 
-#: Heavy modules neither `import nadaraya` nor `nadaraya fit` / `predict` may import.
-NEVER = ("sklearn", "scipy.stats", "torch", "dask", "distributed", "tensorflow", "mxnet", "pandas")
+#: Heavy modules neither `import nadaraya` nor `nadaraya fit` / `predict` may import (asyncio: only
+#: ``predict --scheduler`` needs an event loop).
+NEVER = ("sklearn", "scipy.stats", "torch", "dask", "distributed", "tensorflow", "mxnet", "pandas", "asyncio")
 
 
 def _modules_after(code: str) -> set:

@@ -4,7 +4,9 @@ Each node holds a contiguous run ``[lo, hi)`` of the permuted points, its
 bounding box, the box's centre and half-diagonal (every point of the node lies
 within that radius of the centre), and its two children (-1 for a leaf).
 A node with more than ``leaf`` points is split at the median of its widest
-coordinate (quickselect, O(count) per node, so O(n log n) in all); nodes keep
+coordinate (quickselect, O(count) per node, so O(n log n) in all), or with
+``chunk > 1`` at the multiple of ``chunk`` points nearest to it (nodes of more
+than ``2 chunk`` points), so that leaves hold whole chunks; nodes keep
 splitting even when their box is a point (all keys equal), so a leaf never
 holds more than ``leaf`` points and the tree stays balanced. Nodes are
 numbered in creation order, the root is 0, and ``parent < child``: a
@@ -102,7 +104,7 @@ def _select(idx, work, dim, lo, hi, kth):
 
 
 @njit(cache=True)
-def _build(pts, leaf):
+def _build(pts, leaf, chunk):
     n, d = pts.shape
     idx = np.arange(n)
     work = pts.copy()
@@ -141,6 +143,8 @@ def _build(pts, leaf):
             if bmax[j, c] - bmin[j, c] > bmax[j, dim] - bmin[j, dim]:
                 dim = c
         mid = (a + b) >> 1
+        if chunk > 1 and b - a > 2 * chunk:  # the split nearest the median keeping whole chunks (a: a multiple)
+            mid = a + max(1, min((b - a - 1) // chunk, (mid - a + chunk // 2) // chunk)) * chunk
         _select(idx, work, dim, a, b, mid)
         for child, ca, cb in ((count, a, mid), (count + 1, mid, b)):
             lo[child] = ca
@@ -153,10 +157,11 @@ def _build(pts, leaf):
     return idx, work, lo[:count], hi[:count], left[:count], right[:count], bmin[:count], bmax[:count]
 
 
-def build(points: np.ndarray, leaf: int) -> Tree:
-    """k-d tree over ``points`` (n, d), n >= 1, with at most ``leaf`` points per leaf."""
+def build(points: np.ndarray, leaf: int, chunk: int = 1) -> Tree:
+    """k-d tree over ``points`` (n, d), n >= 1, with at most ``leaf`` points per leaf, split at multiples of
+    ``chunk`` points (every leaf but the last then holds a multiple of ``chunk`` when ``leaf >= 2 chunk``)."""
     pts = np.ascontiguousarray(points, dtype=np.float64)
-    perm, ordered, lo, hi, left, right, bmin, bmax = _build(pts, int(leaf))
+    perm, ordered, lo, hi, left, right, bmin, bmax = _build(pts, int(leaf), int(chunk))
     pos = np.empty_like(perm)
     pos[perm] = np.arange(perm.shape[0])
     centre = 0.5 * (bmin + bmax)
