@@ -159,28 +159,6 @@ def test_a_silent_peer_is_given_up_at_the_timeout(files, peer):
     assert "no answer from a Dask scheduler within --scheduler-timeout 2 s" in res.stderr
 
 
-def test_a_local_cluster_whose_workers_start_too_late_is_given_up(files):
-    # the workers of --scheduler local start in the background, within the same --scheduler-timeout as a
-    # remote scheduler's first worker: no worker process starts (Python, Dask) in 50 ms
-    folder, model, new, _ = files
-    out = folder / "late.csv"
-    res = run_cli("predict", model, new, "--out", out, "--scheduler", "local", "--scheduler-timeout", "0.05",
-                  timeout=120)  # a hang guard
-    _assert_failed_cleanly(res, out, 1)
-    assert "no worker of the local cluster started within --scheduler-timeout 0.05 s" in res.stderr
-
-
-def test_a_scheduler_without_workers_is_given_up_at_the_timeout(files):
-    folder, model, new, _ = files
-    out = folder / "idle.csv"
-    with preserved_environ(), distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
-                                                       dashboard_address=None, silence_logs=40) as cluster:
-        res = run_cli("predict", model, new, "--out", out, "--scheduler", cluster.scheduler_address,
-                      "--scheduler-timeout", "1", timeout=120)
-    _assert_failed_cleanly(res, out, 1)
-    assert "the scheduler has no workers (none joined; start some with `dask worker" in res.stderr
-
-
 @pytest.mark.parametrize("reply", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\x20" + b"\x00" * 7 + b"garbage!" * 4,
                                    b"SSH-2.0-OpenSSH_9.6\r\n"])
 def test_a_peer_answering_junk_is_not_a_dask_scheduler(files, peer, reply):

@@ -133,8 +133,8 @@ def _hard_limit(seconds: float, error: SchedulerError):
 def connect(address: str, timeout: float):
     """Yield a ``distributed.Client`` on ``address`` (or on a new LocalCluster for ``local``) with workers.
 
-    The scheduler must answer, and a worker be present (for ``local``: have
-    started), within ``timeout`` seconds in all. The client is never made the default one; it (and a
+    The scheduler must answer, and a worker be present, within ``timeout``
+    seconds in all. The client is never made the default one; it (and a
     cluster started here) is closed on exit.
     """
     from ._optional import require
@@ -144,15 +144,10 @@ def connect(address: str, timeout: float):
     cluster = None
     if address == "local":
         import logging
-        import os
 
-        # the scheduler alone (in this process), then the worker processes in the background, so that the
-        # wait for a worker below bounds their start-up too (LocalCluster(n_workers=k) blocks until all are up)
-        cluster = distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=":0",
+        cluster = distributed.LocalCluster(threads_per_worker=1, processes=True, dashboard_address=":0",
                                            silence_logs=logging.ERROR)
-        cluster.scale(max(1, os.cpu_count() or 1))
-        client = distributed.Client(cluster.scheduler_address, set_as_default=False)  # (a Client on the cluster
-        # object would wait for its workers)
+        client = distributed.Client(cluster, set_as_default=False)
     else:
         with _hard_limit(timeout + 0.5, _fail(address, timeout, "no answer from a Dask scheduler")):
             _reach(address, timeout, deadline)
@@ -165,11 +160,9 @@ def connect(address: str, timeout: float):
         try:
             client.wait_for_workers(1, timeout=max(deadline - time.monotonic(), 0.5))
         except TimeoutError:
-            hint = ("no worker of the local cluster started" if cluster is not None else
-                    f"the scheduler has no workers (none joined; start some with `dask worker {address}`)")
             raise SchedulerError(
-                f"--scheduler {address}: {hint} within --scheduler-timeout {timeout:g} s; allow more time with "
-                "--scheduler-timeout"
+                f"--scheduler {address}: the scheduler has no workers (none joined within --scheduler-timeout "
+                f"{timeout:g} s); start some with `dask worker {address}`"
             ) from None
         yield client
     finally:
