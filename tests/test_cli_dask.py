@@ -159,6 +159,17 @@ def test_a_silent_peer_is_given_up_at_the_timeout(files, peer):
     assert "no answer from a Dask scheduler within --scheduler-timeout 2 s" in res.stderr
 
 
+def test_a_scheduler_without_workers_is_given_up_at_the_timeout(files):
+    folder, model, new, _ = files
+    out = folder / "idle.csv"
+    with preserved_environ(), distributed.LocalCluster(n_workers=0, processes=True, host="127.0.0.1",
+                                                       dashboard_address=None, silence_logs=40) as cluster:
+        res = run_cli("predict", model, new, "--out", out, "--scheduler", cluster.scheduler_address,
+                      "--scheduler-timeout", "1", timeout=120)  # a hang guard
+    _assert_failed_cleanly(res, out, 1)
+    assert "the scheduler has no workers (none joined within --scheduler-timeout 1 s); start some with" in res.stderr
+
+
 @pytest.mark.parametrize("reply", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b"\x20" + b"\x00" * 7 + b"garbage!" * 4,
                                    b"SSH-2.0-OpenSSH_9.6\r\n"])
 def test_a_peer_answering_junk_is_not_a_dask_scheduler(files, peer, reply):
