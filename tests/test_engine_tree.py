@@ -191,7 +191,8 @@ def test_degenerate_clouds(cloud, kernel, exclude_self):
 @pytest.mark.parametrize("leaf, chunk", [(tree.LEAF, 1), (tree.LEAF_EXP, tree.CHUNK), (64, 8), (16, 32)])
 def test_tree_invariants(leaf, chunk):
     rng = np.random.default_rng(0)
-    for pts in list(_clouds(rng).values()) + [rng.uniform(size=(5000, 3))]:
+    tiny = [rng.uniform(size=(n, 2)) for n in (1, 2, 33, 65, 129, 257)]
+    for pts in list(_clouds(rng).values()) + [rng.uniform(size=(5000, 3))] + tiny:
         assert np.array_equal(np.sort(kdtree.morton_order(pts)), np.arange(pts.shape[0]))
         t = kdtree.build(pts, leaf, chunk)
         assert np.array_equal(np.sort(t.perm), np.arange(pts.shape[0]))
@@ -201,8 +202,8 @@ def test_tree_invariants(leaf, chunk):
         assert size[leaves].max() <= leaf and size.min() >= 1
         if chunk > 1 and leaf >= 2 * chunk:  # whole chunks in every leaf but the last
             assert np.all(size[leaves & (t.hi < pts.shape[0])] % chunk == 0)
-        inner = ~leaves  # the split is within a chunk of the median: the tree stays balanced
-        assert np.all(np.abs(size[t.left[inner]] - size[t.right[inner]]) <= 2 * chunk)
+        inner = ~leaves  # the split is within half a chunk of the median: the tree stays balanced
+        assert np.all(np.abs(size[t.left[inner]] - size[t.right[inner]]) <= chunk + 1)
         sorted_pts = pts[t.perm]
         for j in range(t.lo.shape[0]):
             run = sorted_pts[t.lo[j] : t.hi[j]]

@@ -114,7 +114,7 @@ def test_block_lists_partition_the_keys(laplace):
     runs = 0
     for per_ball in (40.0, 3.0):
         q, k = _spread(rng, 6000, 3, per_ball=per_ball)
-        t = kdtree.build(k[0], tree.LEAF_EXP)
+        t = kdtree.build(k[0], tree.LEAF_EXP, tree.CHUNK)  # the tree the engine builds
         keep = -math.log(share * k.shape[1])
         slot = np.full(t.lo.shape[0], -1)
         order = kdtree.morton_order(q[0])
