@@ -122,7 +122,7 @@ def test_block_lists_partition_the_keys(laplace):
             block = q[0, order[start : start + 32]]
             nw_, nt = explists.exp_lists(block.min(0), block.max(0), 0.01, 0.2, keep, share, laplace, 1 - 1e-14, t.lo,
                                        t.hi, t.left, t.right, t.bmin, t.bmax, t.centre, t.radius, slot, slot,
-                                       tree.RHO, stack, wa, wb, tests)
+                                       tree.RHO, tree.DIRECT_MAX, stack, wa, wb, tests)
             assert nw_ >= 0 and nw_ + nt > 0
             runs += nw_
             cover = np.zeros(k.shape[1], np.int64)
@@ -135,6 +135,34 @@ def test_block_lists_partition_the_keys(laplace):
     assert runs > 0
     if not laplace:  # (its slow decay leaves no far node in these clouds)
         assert kinds == {True, False}  # leaves and far internal nodes both occur
+
+
+def test_large_nodes_are_descended_to_their_taylor_moments():
+    # at a bandwidth near the data's extent no key can be dropped anywhere; a node of more than DIRECT_MAX
+    # keys is still descended (it used to be summed key by key as one run), so that the nodes below it
+    # that carry Taylor moments serve the block's queries
+    rng = np.random.default_rng(8)
+    n = 3 * tree.DIRECT_MAX
+    k = rng.uniform(0.0, 2.0, size=(1, n, 2))  # 2 bandwidths wide
+    q = k[:, :400].copy()
+    v = rng.normal(size=(1, n, 1))
+    t = kdtree.build(k[0], tree.LEAF_EXP, tree.CHUNK)
+    terms = gauss.multi_indices(2, gauss.taylor_order(1e-10, tree.RHO))[0].shape[0]
+    with_moments = ((t.hi - t.lo) >= tree.EXPAND_MIN * terms) & (t.radius <= tree.TAYLOR_RADIUS)
+    slot = np.where(with_moments, np.arange(t.lo.shape[0]), -1)
+    share = tree.DROP * 1e-10 / 9
+    cap = 8192
+    stack = np.empty(kdtree.STACK, np.int64)
+    wa, wb, tests = (np.empty(cap, np.int64) for _ in range(3))
+    block = q[0, kdtree.morton_order(q[0])[:32]]
+    nw_, nt = explists.exp_lists(block.min(0), block.max(0), 0.0, 0.0, -math.log(share * n), share, False, 1 - 1e-14,
+                                 t.lo, t.hi, t.left, t.right, t.bmin, t.bmax, t.centre, t.radius, slot,
+                                 np.full_like(slot, -1), tree.RHO, tree.DIRECT_MAX, stack, wa, wb, tests)
+    assert nw_ >= 0 and np.any(slot[tests[:nt]] >= 0)
+    assert (wb[:nw_] - wa[:nw_]).sum() < n  # not every key in whole runs
+    for exclude_self in (False, True):
+        got = tree.pool(q, k, v, nw.KERNELS["gaussian"], exclude_self)
+        _check(got, _dense(q, k, v, "gaussian", exclude_self), v)
 
 
 @pytest.mark.parametrize("kernel", EXPONENTIAL)

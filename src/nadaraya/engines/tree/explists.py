@@ -31,13 +31,14 @@ def decay(laplace, t, t_nn, s_nn):
 
 @njit(cache=True)
 def exp_lists(qlo, qhi, tnn_lo, tnn_hi, keep, share, laplace, shrink, lo, hi, left, right, bmin, bmax, centre, radius,
-              slot, hslot, rho_max, stack, whole_a, whole_b, tests):
+              slot, hslot, rho_max, direct_max, stack, whole_a, whole_b, tests):
     """One walk of the key tree for a block of queries (bounding box qlo..qhi, nearest-key ``t`` in
     tnn_lo..tnn_hi): the runs every query sums whole, and the nodes each query tests for itself.
 
-    A node is *whole* when no query of the block can drop any of its keys (its farthest corner decays
-    less than ``keep`` for every query): it joins the list of runs ``whole_a .. whole_b`` (adjacent runs
-    joined). It is a *test* node when it is a leaf, when it has a Hermite series (``hslot >= 0``), when
+    A node of at most ``direct_max`` keys is *whole* when no query of the block can drop any of its keys
+    (its farthest corner decays less than ``keep`` for every query): it joins the list of runs
+    ``whole_a .. whole_b`` (adjacent runs joined). (A larger node is descended even so: below it may be
+    nodes that queries sum from Taylor moments, as at bandwidths near the data's extent.) It is a *test* node when it is a leaf, when it has a Hermite series (``hslot >= 0``), when
     some query of the block may sum it from Taylor moments, or when it is far (its weight bound is within ``share`` for every query of the block even at
     the least sum of weights, 1): it goes to ``tests`` (nearer nodes first, roughly). Other nodes are
     descended, nearer child first. Returns (number of runs, number of test nodes), or (-1, -1) when a
@@ -63,7 +64,8 @@ def exp_lists(qlo, qhi, tnn_lo, tnn_hi, keep, share, laplace, shrink, lo, hi, le
                 e = max(qlo[c] - centre[j, c], centre[j, c] - qhi[c], 0.0)
                 g += e * e
             test = test or g * radius[j] * radius[j] <= rho_max * rho_max
-        if not test and decay(laplace, box_box_max_sq(qlo, qhi, bmin, bmax, j), tnn_lo, s_lo) < keep:
+        if not test and b - a <= direct_max and decay(laplace, box_box_max_sq(qlo, qhi, bmin, bmax, j), tnn_lo,
+                                                       s_lo) < keep:
             if nw > 0 and whole_b[nw - 1] == a:
                 whole_b[nw - 1] = b
             elif nw > 0 and whole_a[nw - 1] == b:

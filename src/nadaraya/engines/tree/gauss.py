@@ -284,7 +284,7 @@ def _gauss_blocks_loop(qs, excl, t_nn, budget, node_share, shrink, lo, hi, left,
                     qhi[c] = max(qhi[c], qs[i, c])
         nw, nt = (0, 0) if tnn_lo == np.inf else exp_lists(
             qlo, qhi, tnn_lo, tnn_hi, keep, node_share, laplace, shrink, lo, hi, left, right, bmin, bmax, centre,
-            radius, slot, hslot, rho_max, stack, whole_a, whole_b, tests)
+            radius, slot, hslot, rho_max, direct_max, stack, whole_a, whole_b, tests)
         if nw < 0:  # a list overflowed: walk the tree per query
             for r in range(B):
                 if use[r]:
