@@ -148,8 +148,8 @@ def test_large_nodes_are_descended_to_their_taylor_moments():
     v = rng.normal(size=(1, n, 1))
     t = kdtree.build(k[0], tree.LEAF_EXP, tree.CHUNK)
     terms = gauss.multi_indices(2, gauss.taylor_order(1e-10, tree.RHO))[0].shape[0]
-    with_moments = ((t.hi - t.lo) >= tree.EXPAND_MIN * terms) & (t.radius <= tree.TAYLOR_RADIUS)
-    slot = np.where(with_moments, np.arange(t.lo.shape[0]), -1)
+    slot = np.full(t.lo.shape[0], -1)
+    slot[tree._taylor_nodes(t, terms)] = 1  # the nodes the engine gives moments
     share = tree.DROP * 1e-10 / 9
     cap = 8192
     stack = np.empty(kdtree.STACK, np.int64)

@@ -217,9 +217,7 @@ def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads):
     parent, dim, inv = gauss.multi_indices(d, 1 if laplace else gauss.taylor_order(tol, RHO))
     T = parent.shape[0]
     count = tk.hi - tk.lo
-    nodes = np.zeros(0, np.int64)
-    if not laplace and T <= MAX_TERMS:
-        nodes = np.flatnonzero((count >= EXPAND_MIN * T) & (tk.radius <= TAYLOR_RADIUS))
+    nodes = np.zeros(0, np.int64) if laplace or T > MAX_TERMS else _taylor_nodes(tk, T)
     E = gauss.taylor_moments(kt, vt, tk.lo, tk.hi, tk.centre, nodes, parent, dim, inv, threads=threads)
     slot = np.full(tk.lo.shape[0], -1, np.int64)
     slot[nodes] = np.arange(nodes.shape[0])
@@ -234,6 +232,12 @@ def _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads):
         threads=threads,
     )
     return out
+
+
+def _taylor_nodes(tk, terms):
+    """The nodes of tree ``tk`` that get Gaussian Taylor moments of ``terms`` terms: at least
+    ``EXPAND_MIN`` keys per term and radius at most ``TAYLOR_RADIUS``."""
+    return np.flatnonzero((tk.hi - tk.lo >= EXPAND_MIN * terms) & (tk.radius <= TAYLOR_RADIUS))
 
 
 def _hermite_nodes(laplace, tk, kt, vt, count, threads):

@@ -38,9 +38,10 @@ def exp_lists(qlo, qhi, tnn_lo, tnn_hi, keep, share, laplace, shrink, lo, hi, le
     A node of at most ``direct_max`` keys is *whole* when no query of the block can drop any of its keys
     (its farthest corner decays less than ``keep`` for every query): it joins the list of runs
     ``whole_a .. whole_b`` (adjacent runs joined). (A larger node is descended even so: below it may be
-    nodes that queries sum from Taylor moments, as at bandwidths near the data's extent.) It is a *test* node when it is a leaf, when it has a Hermite series (``hslot >= 0``), when
-    some query of the block may sum it from Taylor moments, or when it is far (its weight bound is within ``share`` for every query of the block even at
-    the least sum of weights, 1): it goes to ``tests`` (nearer nodes first, roughly). Other nodes are
+    nodes that queries sum from Taylor moments, as at bandwidths near the data's extent.) It is a *test*
+    node when it is a leaf, when it has a Hermite series (``hslot >= 0``), when some query of the block may
+    sum it from Taylor moments, or when it is far (its weight bound is within ``share`` for every query of
+    the block even at the least sum of weights, 1): it goes to ``tests`` (nearer nodes first, roughly). Other nodes are
     descended, nearer child first. Returns (number of runs, number of test nodes), or (-1, -1) when a
     list overflows. Only speed depends on this classification: each query tests every test node itself.
     """
