@@ -9,8 +9,9 @@ N(0, 0.5²)):
 - **import nadaraya**: ``python -c "import nadaraya"``;
 - **nadaraya fit**: ``python -m nadaraya fit data.csv --x x --y y --bandwidth loo
   --model m.npz`` (the ``nadaraya`` console script runs the same code; the fit
-  plot m.png is written too, as by default);
-- **nadaraya fit --no-plot**: the same without the plot (no matplotlib import);
+  plot m.svg is written too, as by default, without matplotlib);
+- **nadaraya fit --plot m.png**: the same with the plot drawn by matplotlib;
+- **nadaraya fit --no-plot**: the same without any plot;
 - **statsmodels**: a script reading the CSV with NumPy and fitting
   ``KernelReg(y, x, "c", reg_type="lc", bw="cv_ls")``, saving its bandwidth.
 
@@ -56,6 +57,7 @@ def cases(rows: int) -> dict:
         "floor": ["-c", "import numpy, scipy.optimize, numba"],
         "import nadaraya": ["-c", "import nadaraya"],
         f"nadaraya fit (n = {rows}, loo)": FIT,
+        f"nadaraya fit --plot m.png (n = {rows}, loo; matplotlib)": FIT + ["--plot", "m.png"],
         f"nadaraya fit --no-plot (n = {rows}, loo)": FIT + ["--no-plot"],
         f"statsmodels KernelReg cv_ls (n = {rows})": ["statsmodels_fit.py"],
     }

@@ -1,12 +1,15 @@
 import csv
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
 import nadaraya as nw
 from nadaraya.cli import main
+
+from cli_helpers import run_cli
 
 pytest.importorskip("sklearn")
 
@@ -38,7 +41,7 @@ def test_fit_then_predict_round_trip(csv_files, capsys):
     assert "bandwidth: x=" in out.out and "leave-one-out mean squared error" in out.out
     assert "effective degrees of freedom" in out.out
     assert "bandwidth search 24/24" in out.err  # progress of the search
-    assert (tmp / "model.png").read_bytes()[:4] == b"\x89PNG"
+    assert ET.parse(tmp / "model.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
     fitted = nw.NadarayaWatsonRegressor.load(model)
     pred_path = tmp / "pred.csv"
     assert main(["predict", str(model), str(new), "--out", str(pred_path), "--std"]) == 0
@@ -51,6 +54,24 @@ def test_fit_then_predict_round_trip(csv_files, capsys):
     assert all(float(r["std"]) > 0 for r in rows)
 
 
+@pytest.mark.parametrize("name, magic", [("p.svg", b"<svg"), ("p.SVG", b"<svg"), ("p.png", b"\x89PNG"),
+                                         ("p.pdf", b"%PDF")])
+def test_fit_plot_format_follows_the_suffix(csv_files, capsys, name, magic):
+    tmp, data, _, _ = csv_files
+    assert main(["fit", str(data), "--x", "x", "--y", "y", "--bandwidth", "0.3", "--model", str(tmp / "m.npz"),
+                 "--plot", str(tmp / name)]) == 0
+    assert (tmp / name).read_bytes().startswith(magic)
+    assert f"fit plot: {tmp / name}" in capsys.readouterr().out
+
+
+def test_fit_plot_with_an_unknown_suffix_is_refused_before_the_fit(csv_files):
+    tmp, data, _, _ = csv_files
+    res = run_cli("fit", data, "--x", "x", "--y", "y", "--model", tmp / "m.npz", "--plot", tmp / "fit.jpg")
+    assert res.returncode == 2
+    assert "--plot" in res.stderr and ".svg, .png, .pdf" in res.stderr and "bandwidth search" not in res.stderr
+    assert sorted(p.name for p in tmp.iterdir()) == ["data.csv", "new.csv"]
+
+
 def test_fit_several_columns_with_a_category_and_order_1(csv_files, capsys):
     tmp, data, new, _ = csv_files
     model = tmp / "m.npz"
@@ -58,7 +79,7 @@ def test_fit_several_columns_with_a_category_and_order_1(csv_files, capsys):
             "--bandwidth", "0.3,1.0,0.2", "--model", str(model)]
     assert main(args) == 0
     assert "group=0.2 (lambda)" in capsys.readouterr().out
-    assert not (tmp / "m.png").exists()  # a fit plot only for 1-D inputs
+    assert not list(tmp.glob("m.*[!z]"))  # a fit plot (m.svg) only for 1-D inputs: m.npz alone
     assert main(["predict", str(model), str(new), "--out", str(tmp / "p.csv")]) == 0
 
 

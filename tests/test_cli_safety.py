@@ -79,7 +79,7 @@ def test_fit_outputs_may_not_be_the_data(tmp_path, fitted, option):
 
 def test_fit_default_plot_may_not_be_the_data(tmp_path, fitted):
     _, data, _, _ = fitted
-    d = tmp_path / "d.png"  # the default plot path is MODEL with .png: d.png
+    d = tmp_path / "d.svg"  # the default plot path is MODEL with .svg: d.svg
     d.write_bytes(data.read_bytes())
     before = _snapshot(tmp_path)
     res = run_cli("fit", d, "--x", "x", "--y", "y", "--bandwidth", "0.3", "--model", tmp_path / "d.npz")
@@ -89,7 +89,7 @@ def test_fit_default_plot_may_not_be_the_data(tmp_path, fitted):
 def test_fit_model_and_plot_may_not_be_one_file(tmp_path, fitted):
     _, data, _, _ = fitted
     before = _snapshot(tmp_path)
-    res = run_cli("fit", data, "--x", "x", "--y", "y", "--model", tmp_path / "m.png")  # default --plot: m.png too
+    res = run_cli("fit", data, "--x", "x", "--y", "y", "--model", tmp_path / "m.svg")  # default --plot: m.svg too
     _assert_refused(res, tmp_path, before, "--model and --plot are the same file")
 
 
@@ -153,7 +153,7 @@ def test_a_signal_during_demo_leaves_no_folder(tmp_path, signum):
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002], ids=oct)
 def test_new_files_get_the_mode_the_umask_gives(tmp_path, fitted, umask):
     _, data, new, _ = fitted
-    model, plot, out = tmp_path / "m.npz", tmp_path / "m.png", tmp_path / "p.csv"
+    model, plot, out = tmp_path / "m.npz", tmp_path / "m.svg", tmp_path / "p.csv"
     assert run_cli("fit", data, "--x", "x", "--y", "y", "--bandwidth", "0.3", "--model", model, umask=umask).returncode == 0
     assert run_cli("predict", model, new, "--out", out, umask=umask).returncode == 0
     res = run_cli("demo", "--out", tmp_path / "demo", "--epochs", "1", umask=umask)

@@ -8,9 +8,7 @@ the page's BokehJS models and compared with the library computed here.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,16 +21,9 @@ import nadaraya as nw
 from nadaraya.demo import run_chapter
 
 pytest.importorskip("bokeh", reason="needs the explore extra: pip install 'nadaraya[explore]'")
-webdriver = pytest.importorskip("selenium.webdriver", reason="the browser tests need selenium (the test extra)")
-
+from browser_helpers import chromium  # noqa: E402  (skips this module without chromium and selenium)
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
-
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-if not (CHROMIUM and CHROMEDRIVER):
-    if os.environ.get("CI"):  # `make test` installs them (make chromium): missing in CI is a failure
-        raise RuntimeError("chromium and chromedriver are missing; run `make chromium`")
-    pytest.skip("needs Debian's chromium and chromium-driver (`make chromium` installs them)", allow_module_level=True)
 
 TIMEOUT = 20.0
 
@@ -62,18 +53,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1500,1250"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def wait_for(predicate, what, timeout=TIMEOUT):

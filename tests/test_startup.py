@@ -92,15 +92,17 @@ def test_cli_fit_and_predict_import_no_sklearn(data_csv, tmp_path, extra):
     assert _loaded(mods, NEVER) == []
 
 
-def test_cli_fit_no_plot_writes_the_model_only_and_loads_no_matplotlib(data_csv, tmp_path):
+def test_cli_fit_loads_matplotlib_only_for_a_png_plot(data_csv, tmp_path):
     path, _ = data_csv
     model = tmp_path / "m.npz"
     args = ["fit", path, "--x", "x", "--y", "y", "--bandwidth", "loo", "--model", model]
     mods = _modules_after(_cli(args + ["--no-plot"]))
-    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".npz", ".png")) == ["m.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".npz", ".png", ".svg")) == ["m.npz"]
     assert _loaded(mods, ("matplotlib",) + NEVER) == []
-    mods = _modules_after(_cli(args))  # the default draws m.png, with matplotlib
-    assert (tmp_path / "m.png").exists() and _loaded(mods, ("matplotlib",))
+    mods = _modules_after(_cli(args))  # the default draws m.svg, without matplotlib
+    assert (tmp_path / "m.svg").read_text().startswith("<svg") and _loaded(mods, ("matplotlib",) + NEVER) == []
+    mods = _modules_after(_cli(args + ["--plot", tmp_path / "m.png"]))  # a PNG is matplotlib's
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG" and _loaded(mods, ("matplotlib",))
 
 
 def test_cli_fit_takes_plot_or_no_plot_not_both(data_csv, tmp_path):

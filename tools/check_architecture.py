@@ -30,7 +30,7 @@ LAYERS = (
     ("engines", ("engines",)),
     ("pooling", ("pooling",)),
     ("statistics", ("_selection", "stats", "parametric", "data")),
-    ("shells", ("bandwidth", "estimator", "_framework", "torch", "tensorflow", "mxnet", "jax", "dask", "plotting", "report", "_output")),
+    ("shells", ("bandwidth", "estimator", "_framework", "torch", "tensorflow", "mxnet", "jax", "dask", "plotting", "_svgplot", "_fitplot", "report", "_output")),
     ("applications", ("demo", "_backends", "_similarity", "explore", "_scheduler")),
     ("cli", ("cli", "_cliargs", "__main__", "__init__")),
 )

@@ -130,7 +130,8 @@ def _add_fit(sub) -> None:
                    help="y holds class labels (text allowed): fit a NadarayaWatsonClassifier")
     p.add_argument("--model", required=True, help="where to write the model (.npz)")
     plot = p.add_mutually_exclusive_group()
-    plot.add_argument("--plot", default=None, help="fit plot for 1-D inputs (default: MODEL with .png)")
+    plot.add_argument("--plot", default=None,
+                      help="fit plot for 1-D inputs, .svg, .png or .pdf (default: MODEL with .svg, written without matplotlib)")
     plot.add_argument("--no-plot", action="store_true",
                       help="write no fit plot (and skip importing matplotlib: the quickest fit from a shell)")
     p.set_defaults(func=_fit)
@@ -149,8 +150,8 @@ def _progress(step, total, h, value):
 def _fit(args) -> int:
     from pathlib import Path
 
-    import numpy as np
-
+    from ._fitplot import plot_format as plot_format_of
+    from ._fitplot import write_fit_plot
     from ._output import refuse_overwriting_inputs, staged_file
     from .data import read_csv
     from .estimator._fitting import PlainRegressor  # the estimator's fit without importing scikit-learn
@@ -170,8 +171,9 @@ def _fit(args) -> int:
     if isinstance(args.bandwidth, list) and len(args.bandwidth) != len(xcols):
         raise ValueError(f"--bandwidth gives {len(args.bandwidth)} values for {len(xcols)} --x columns; give one per column")
     model_path = Path(args.model)
-    plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".png")
+    plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".svg")
     plotted = len(xcols) == 1 and not cats and not ords and not args.classify and not args.no_plot
+    plot_format = plot_format_of(plot_path) if plotted else None
     refuse_overwriting_inputs({"--model": model_path, "--plot": plot_path if plotted else None}, {"data": args.data})
     hints = {c: f"if {c!r} holds categories, pass --categorical {c}" for c in xcols}
     sources = {**{c: "--x" for c in xcols}, args.y: "--y"}
@@ -199,16 +201,9 @@ def _fit(args) -> int:
     with staged_file(model_path, name="--model") as tmp_model:
         model.save(tmp_model)
         if plotted:
-            from . import plotting  # matplotlib: only when there is a plot to draw
-
-            x = data[xcols[0]]
-            grid = np.linspace(x.min(), x.max(), 200)
-            lo, hi = model.predict_interval(grid[:, None])
-            ax = plotting.plot_kernel_reg(grid, None, model.predict(grid[:, None]), x, data[args.y], band=(lo, hi),
-                                          xlim=None, ylim=None, xlabel=xcols[0], ylabel=args.y,
-                                          title=f"Nadaraya-Watson fit, 95% band (order {args.order})")
             with staged_file(plot_path, name="--plot") as tmp_plot:
-                plotting.save_figure(ax, tmp_plot)
+                write_fit_plot(tmp_plot, plot_format, model, data[xcols[0]], data[args.y], xlabel=xcols[0],
+                               ylabel=args.y, title=f"Nadaraya-Watson fit, 95% band (order {args.order})")
             print(f"fit plot: {plot_path}")
     print(f"model: {model_path}")
     return 0

@@ -200,8 +200,8 @@ def plot_loss(losses, *, ax=None, title="Training loss"):
     return ax
 
 
-def save_figure(ax_or_fig, path, *, dpi=110) -> None:
-    """Save the figure holding ``ax_or_fig`` (an Axes, an array of Axes or a Figure) as PNG."""
+def save_figure(ax_or_fig, path, *, dpi=110, format="png") -> None:
+    """Save the figure holding ``ax_or_fig`` (an Axes, an array of Axes or a Figure), as PNG unless ``format`` says."""
     obj = np.asarray(ax_or_fig, dtype=object).ravel()[0]
     fig = getattr(obj, "figure", obj)
-    fig.savefig(path, dpi=dpi, format="png")
+    fig.savefig(path, dpi=dpi, format=format)
