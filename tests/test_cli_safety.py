@@ -69,12 +69,13 @@ def test_predict_out_may_not_be_a_link_to_an_input(tmp_path, fitted, link):
 @pytest.mark.parametrize("option", ["--model", "--plot"])
 def test_fit_outputs_may_not_be_the_data(tmp_path, fitted, option):
     _, data, _, _ = fitted
-    d = tmp_path / "d.csv"
+    d = tmp_path / ("d.svg" if option == "--plot" else "d.csv")  # a plot's suffix, so that the path check decides
     d.write_bytes(data.read_bytes())
     before = _snapshot(tmp_path)
     outputs = {"--model": tmp_path / "m.npz", "--plot": tmp_path / "m.png", option: d}
     res = run_cli("fit", d, "--x", "x", "--y", "y", "--bandwidth", "0.3", *[a for kv in outputs.items() for a in kv])
     _assert_refused(res, tmp_path, before, option)
+    assert "is the input file data" in res.stderr
 
 
 def test_fit_default_plot_may_not_be_the_data(tmp_path, fitted):

@@ -2,8 +2,8 @@
 
 The format follows the file's suffix (:data:`FORMATS`): SVG, the default, is
 written by :mod:`nadaraya._svgplot` without importing Matplotlib (which with
-its Agg rendering takes ~0.35 s, twice the rest of a 1,000-row fit beyond
-its imports); PNG and PDF are drawn by Matplotlib through
+its Agg rendering takes ~0.5 s, more than the rest of a 1,000-row fit adds
+to its imports); PNG and PDF are drawn by Matplotlib through
 :func:`nadaraya.plotting.plot_kernel_reg`.
 """
 

@@ -2,7 +2,7 @@
 
 ``nadaraya fit`` draws one figure: the fitted curve, its confidence band and
 the training points. Importing Matplotlib and rasterising with Agg costs
-~0.35 s, some 40 % of a whole 1,000-row fit; this module writes the
+~0.5 s, about half of a whole 1,000-row fit; this module writes the
 same figure as SVG text (a vector file any browser or editor opens) in a few
 milliseconds, with NumPy and the standard library only.
 
@@ -10,9 +10,9 @@ milliseconds, with NumPy and the standard library only.
 - The curve and the band are split where a value is not finite (a band may be
   undefined where no key has weight); points with a non-finite coordinate
   are not drawn.
-- Up to :data:`MAX_MARKERS` points are drawn as circles; more become one
-  embedded PNG image of the same circles (so a fit of 10⁶ rows gives a file
-  of a few hundred kB, not one element per row).
+- Up to :data:`MAX_MARKERS` points are drawn as circles (~40 bytes each);
+  more become one embedded PNG image of the same circles (a fit of 10⁶ rows
+  gives a file of ~100 kB, not one element per row).
 - Text (title, axis and legend labels, which come from CSV headers) is
   escaped, so any column name gives a well-formed file.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import struct
 import zlib
 import numpy as np
@@ -35,9 +36,22 @@ RADIUS = 2.6
 RASTER_SCALE = 2  # raster points are drawn at twice the figure's resolution
 
 
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")  # characters XML 1.0 has not
+
+
 def escape(text: str) -> str:
-    """``text`` as SVG character data (``xml.sax.saxutils.escape`` would import urllib and http: ~15 ms)."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """``text`` as SVG character data: markup escaped, characters XML cannot hold (controls) as U+FFFD.
+
+    (``xml.sax.saxutils.escape`` would import urllib and http: ~15 ms.)
+    """
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def text_width(text: str, size: float = FONT) -> float:
+    """An estimate of ``text``'s width in pixels in DejaVu Sans (digits 0.64 em, minus and plus 0.84 em)."""
+    wide, narrow = sum(c in "\u2212+" for c in text), sum(c in ".,:;il1 " for c in text)
+    return size * (0.64 * (len(text) - wide - narrow) + 0.84 * wide + 0.34 * narrow)
 
 
 def nice_ticks(lo: float, hi: float, target: int = 8) -> tuple[np.ndarray, int]:
@@ -57,22 +71,21 @@ def nice_ticks(lo: float, hi: float, target: int = 8) -> tuple[np.ndarray, int]:
 
 
 def tick_labels(ticks: np.ndarray, decimals: int) -> list[str]:
-    """Labels of one axis's ticks: fixed decimals, or the fewest significant digits that tell the ticks apart.
+    """Labels of one axis's ticks: fixed decimals while they take at most 15 digits, else significant digits.
 
-    Whole-number steps print whole numbers (timestamps, say); the second
-    form serves steps below 10⁻⁴ and other values of 10⁶ or more.
+    So timestamps print whole (``1700000200``); the second form serves steps
+    below 10⁻⁴ and values too large for 15 digits.
     """
     step = abs(ticks[1] - ticks[0]) if ticks.size > 1 else 1.0
-    if step >= 1e-4 and np.abs(ticks).max(initial=0.0) < 1e6:
+    if step >= 1e-4 and np.abs(ticks).max(initial=0.0) * 10.0**decimals < 1e15:  # every digit, 15 at most
         zero = f"{0:.{decimals}f}"
         texts = [f"{v:.{decimals}f}" for v in ticks]
         texts = [zero if t == "-" + zero else t for t in texts]
-    elif step >= 1 and step == round(step) and np.abs(ticks).max() < 1e15:  # whole numbers: every digit
-        texts = [f"{v:.0f}" for v in ticks]
-    else:
+    else:  # tiny steps, huge values: the fewest significant digits that give each tick to a hundredth of a step
+        slack = 0.01 * step + 4 * np.finfo(float).eps * np.abs(ticks).max(initial=0.0)  # k * step's own rounding
         for digits in range(1, 18):
             texts = ["0" if abs(v) < step * 1e-6 else f"{v:.{digits}g}" for v in ticks]
-            if all(abs(float(t) - v) <= 1e-3 * step for t, v in zip(texts, ticks)):
+            if all(abs(float(t) - v) <= slack for t, v in zip(texts, ticks)):
                 break
     return [t.replace("-", "\u2212") for t in texts]
 
@@ -92,7 +105,13 @@ def _limits(*arrays) -> tuple[float, float]:
     if finite.size == 0:
         return 0.0, 1.0
     lo, hi = float(finite.min()), float(finite.max())
-    pad = 0.05 * (hi - lo) if hi > lo else max(0.5, 0.05 * abs(lo))
+    if not math.isfinite(hi - lo):
+        raise ValueError(f"values from {lo:g} to {hi:g} span more than float64 holds; rescale them to plot them")
+    if hi - lo <= 1e-9 * max(abs(lo), abs(hi)):  # constant up to rounding: a range around the value
+        mid = 0.5 * (lo + hi)
+        pad = max(0.5, 0.05 * abs(mid)) if mid != 0 else 0.5
+        return mid - pad, mid + pad
+    pad = 0.05 * (hi - lo)
     return lo - pad, hi + pad
 
 
@@ -162,11 +181,17 @@ def fit_plot_svg(x_grid, fit, band, x_points, y_points, *, title="", xlabel="x",
     lo, hi = (np.asarray(band[0], float), np.asarray(band[1], float)) if band is not None else (None, None)
     xlim = _limits(xg, xp)
     ylim = _limits(yf, yp, *([lo, hi] if band is not None else []))
-    yticks, ylabels = _axis(ylim, lambda labels: len(labels) * 2.2 * FONT, HEIGHT - 80)
-    xticks, xlabels = _axis(xlim, lambda labels: len(labels) * (0.62 * FONT * max(map(len, labels)) + 16), WIDTH - 120)
-    half_x = 0.31 * FONT * max(map(len, xlabels), default=1) + 6  # an end x tick's label may reach past the axes
-    left = max(10 + 1.3 * FONT + 0.62 * FONT * max(map(len, ylabels), default=1) + 10, half_x)
-    top, right, bottom = (10 + 1.6 * FONT) if title else 12, max(14, half_x), 14 + 2.6 * FONT
+    top, bottom = (10 + 1.6 * FONT) if title else 12, 14 + 2.6 * FONT
+    yticks, ylabels = _axis(ylim, lambda labels: len(labels) * 2.2 * FONT, HEIGHT - top - bottom)
+    left_y = 10 + 1.3 * FONT + max(map(text_width, ylabels), default=FONT) + 12
+
+    def x_width(labels):  # the figure's width these labels need: side by side, the end ones half past the axes
+        widest = max(map(text_width, labels))
+        return len(labels) * (widest + 16) + max(14.0, widest / 2 + 6) + max(left_y, widest / 2 + 6)
+
+    xticks, xlabels = _axis(xlim, x_width, WIDTH)
+    half_x = max(map(text_width, xlabels), default=FONT) / 2 + 6  # an end x tick's label reaches past the axes
+    left, right = max(left_y, half_x), max(14.0, half_x)
     box = (left, top, WIDTH - left - right, HEIGHT - top - bottom)
     x0, y0, w, h = box
 
@@ -221,7 +246,7 @@ def fit_plot_svg(x_grid, fit, band, x_points, y_points, *, title="", xlabel="x",
 
 
 def _legend(right, top, entries) -> str:
-    width = 34 + 0.62 * FONT * max(len(label) for _, label in entries)
+    width = 40 + max(text_width(label) for _, label in entries)
     x, y = right - width - 8, top + 8
     rows = [f'<g class="legend"><rect x="{x:.2f}" y="{y:.2f}" width="{width:.2f}" height="{8 + 1.5 * FONT * len(entries):.2f}" '
             'fill="white" fill-opacity="0.85" stroke="#cccccc" rx="3"/>']

@@ -133,7 +133,7 @@ def _add_fit(sub) -> None:
     plot.add_argument("--plot", default=None,
                       help="fit plot for 1-D inputs, .svg, .png or .pdf (default: MODEL with .svg, written without matplotlib)")
     plot.add_argument("--no-plot", action="store_true",
-                      help="write no fit plot (and skip importing matplotlib: the quickest fit from a shell)")
+                      help="write no fit plot")
     p.set_defaults(func=_fit)
 
 
@@ -173,7 +173,7 @@ def _fit(args) -> int:
     model_path = Path(args.model)
     plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".svg")
     plotted = len(xcols) == 1 and not cats and not ords and not args.classify and not args.no_plot
-    plot_format = plot_format_of(plot_path) if plotted else None
+    plot_format = plot_format_of(plot_path) if plotted or args.plot else None  # a bad --plot is refused, drawn or not
     refuse_overwriting_inputs({"--model": model_path, "--plot": plot_path if plotted else None}, {"data": args.data})
     hints = {c: f"if {c!r} holds categories, pass --categorical {c}" for c in xcols}
     sources = {**{c: "--x" for c in xcols}, args.y: "--y"}
