@@ -17,11 +17,11 @@ FORMATS = ("svg", "png", "pdf")  #: the plot's formats, by the file's suffix
 GRID = 200  #: points of the curve and the band, evenly spaced over the data's range
 
 
-def plot_format(path, option: str = "--plot") -> str:
-    """The format named by ``path``'s suffix (case-insensitive); a ValueError naming ``option`` otherwise."""
+def plot_format(path) -> str:
+    """The format named by ``path``'s suffix (case-insensitive); a ValueError naming ``--plot`` otherwise."""
     fmt = path.suffix[1:].lower()
     if fmt not in FORMATS:
-        raise ValueError(f"{option} {str(path)!r}: the plot's format comes from its suffix; name a file ending in "
+        raise ValueError(f"--plot {str(path)!r}: the plot's format comes from its suffix; name a file ending in "
                          f"{', '.join('.' + f for f in FORMATS)}")
     return fmt
 

@@ -150,8 +150,7 @@ def _progress(step, total, h, value):
 def _fit(args) -> int:
     from pathlib import Path
 
-    from ._fitplot import plot_format as plot_format_of
-    from ._fitplot import write_fit_plot
+    from ._fitplot import plot_format, write_fit_plot
     from ._output import refuse_overwriting_inputs, staged_file
     from .data import read_csv
     from .estimator._fitting import PlainRegressor  # the estimator's fit without importing scikit-learn
@@ -173,7 +172,7 @@ def _fit(args) -> int:
     model_path = Path(args.model)
     plot_path = Path(args.plot) if args.plot else model_path.with_suffix(".svg")
     plotted = len(xcols) == 1 and not cats and not ords and not args.classify and not args.no_plot
-    plot_format = plot_format_of(plot_path) if plotted or args.plot else None  # a bad --plot is refused, drawn or not
+    fmt = plot_format(plot_path) if plotted or args.plot else None  # a bad --plot is refused, drawn or not
     refuse_overwriting_inputs({"--model": model_path, "--plot": plot_path if plotted else None}, {"data": args.data})
     hints = {c: f"if {c!r} holds categories, pass --categorical {c}" for c in xcols}
     sources = {**{c: "--x" for c in xcols}, args.y: "--y"}
@@ -202,7 +201,7 @@ def _fit(args) -> int:
         model.save(tmp_model)
         if plotted:
             with staged_file(plot_path, name="--plot") as tmp_plot:
-                write_fit_plot(tmp_plot, plot_format, model, data[xcols[0]], data[args.y], xlabel=xcols[0],
+                write_fit_plot(tmp_plot, fmt, model, data[xcols[0]], data[args.y], xlabel=xcols[0],
                                ylabel=args.y, title=f"Nadaraya-Watson fit, 95% band (order {args.order})")
             print(f"fit plot: {plot_path}")
     print(f"model: {model_path}")
