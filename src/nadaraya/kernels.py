@@ -32,7 +32,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-__all__ = ["Kernel", "KERNELS", "NumpyOps", "ScalarForm", "get_kernel", "like", "exp_nonpositive"]
+__all__ = ["Kernel", "KERNELS", "SQUARES", "NumpyOps", "ScalarForm", "get_kernel", "registered", "square", "like",
+           "exp_nonpositive"]
 
 
 # ---------------------------------------------------------------- scalar formulas for compiled engines
@@ -72,12 +73,16 @@ class ScalarForm(NamedTuple):
       whose ``K`` underflows (Gaussian, Laplace): ``weight(t,
       reference(t_min)) = K(t) / K(t_min)`` evaluated without forming ``K``
       (0 at ``t = NaN``), and ``score = log K``; the support is ``t < inf``.
+
+    ``power`` raises ``value`` to that power (a kernel's square, see
+    :func:`square`, reuses the kernel's own formula with ``power=2``).
     """
 
     value: Callable | None = None
     weight: Callable | None = None
     reference: Callable | None = None
     score: Callable | None = None
+    power: int = 1
 
 
 def _gaussian_weight(t, ref):
@@ -170,6 +175,10 @@ class Kernel:
     scalar : ScalarForm or None
         The weight as scalar formulas for the compiled engines (the
         streaming engine runs every kernel that has one).
+    square_of : str or None
+        For the squares in :data:`SQUARES`: the name of the registry kernel
+        this one is the square of (the tree engine runs it by that kernel's
+        formula, squared).
     """
 
     name: str
@@ -177,6 +186,7 @@ class Kernel:
     poly: tuple[float, ...] | None = None
     exp_abs: tuple[float, ...] | None = None
     scalar: ScalarForm | None = field(default=None, repr=False, compare=False)
+    square_of: str | None = None
     _score: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False, default=None)
     _dscore: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False, default=None)
 
@@ -339,6 +349,71 @@ def _make_kernels() -> dict[str, Kernel]:
 
 #: Registry of kernels by name (read-only).
 KERNELS = MappingProxyType(_make_kernels())
+
+
+def _poly_square(poly):
+    """Coefficients of ``P(u)**2`` from those of ``P(u)`` (lowest degree first); exact for small integers."""
+    out = [0.0] * (2 * len(poly) - 1)
+    for i, a in enumerate(poly):
+        for j, b in enumerate(poly):
+            out[i + j] += a * b
+    return tuple(out)
+
+
+def _doubled(fn):
+    """The formula ``2 fn(t, ops)``: the score (or its derivative) of ``K**2``."""
+    return None if fn is None else (lambda t, ops: 2.0 * fn(t, ops))
+
+
+def _squared(kern: Kernel) -> Kernel:
+    """``K**2`` at the same bandwidth, as data: the squared polynomial, the scalar formula with ``power=2``."""
+    scalar = kern.scalar
+    if scalar is not None:
+        scalar = scalar._replace(power=2 * scalar.power) if scalar.value is not None else None
+    return Kernel(f"{kern.name}^2", kern.support, poly=None if kern.poly is None else _poly_square(kern.poly),
+                  scalar=scalar, square_of=kern.name, _score=_doubled(kern._score), _dscore=_doubled(kern._dscore))
+
+
+#: ``K**2`` of each registry kernel whose square is no registry kernel at another bandwidth (read-only):
+#: polynomials of twice the degree (tricube**2 has degree 18) and cos**2. The smoother's norms
+#: ``sum_j l_j**2`` pool with them; every engine that runs the kernel runs its square.
+SQUARES = MappingProxyType({f"{name}^2": _squared(KERNELS[name]) for name in ("triangular", "biweight", "tricube",
+                                                                              "cosine")})
+
+#: Registry kernels whose square is a registry kernel at ``factor`` times the bandwidth.
+_SQUARE_IS = {"gaussian": ("gaussian", 1 / math.sqrt(2.0)), "laplace": ("laplace", 0.5), "boxcar": ("boxcar", 1.0),
+              "constant": ("constant", 1.0), "epanechnikov": ("biweight", 1.0)}
+
+
+def registered(kernel: Kernel) -> bool:
+    """Whether ``kernel`` is one of :data:`KERNELS` or :data:`SQUARES` (not one built by the caller)."""
+    return KERNELS.get(kernel.name) is kernel or SQUARES.get(kernel.name) is kernel
+
+
+def square(kernel) -> tuple[Kernel, float]:
+    """``K**2`` as a kernel and a bandwidth factor: ``K(u)**2`` is, up to a constant, ``K2(u / factor)``.
+
+    The Gaussian's square is the Gaussian at ``h / sqrt(2)``, the Laplace's the
+    Laplace at ``h / 2``, the Epanechnikov's the biweight; boxcar and constant
+    are their own squares; the others are in :data:`SQUARES`. A kernel built by
+    the caller gets its square built the same way (its polynomial squared, a
+    ``value`` formula raised to ``power=2``).
+
+    Examples
+    --------
+    >>> k2, factor = square("tricube")
+    >>> k2.name, factor, len(k2.poly) - 1
+    ('tricube^2', 1.0, 18)
+    >>> square("gaussian")[1] == 2 ** -0.5
+    True
+    """
+    kern = get_kernel(kernel)
+    if KERNELS.get(kern.name) is kern:
+        if kern.name in _SQUARE_IS:
+            name, factor = _SQUARE_IS[kern.name]
+            return KERNELS[name], factor
+        return SQUARES[f"{kern.name}^2"], 1.0
+    return _squared(kern), 1.0
 
 
 def get_kernel(kernel: str | Kernel) -> Kernel:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels import KERNELS, Kernel
+from ..kernels import Kernel, registered
 from .state import Partials
 
 #: Registry name (``method="dense"``).
@@ -32,9 +32,10 @@ def supports(kernel: Kernel, d: int, options=None) -> bool:
 
 
 def prefer(kernel: Kernel, shape) -> bool:
-    """The "auto" rule: small problems, and kernels built by the caller (the fast engines know the registry's)."""
+    """The "auto" rule: small problems, and kernels built by the caller (the fast engines know the registry's
+    kernels and their squares)."""
     _, m, n, _, _ = shape
-    return m * n <= DENSE_MAX_PAIRS or KERNELS.get(kernel.name) is not kernel
+    return m * n <= DENSE_MAX_PAIRS or not registered(kernel)
 
 
 def squared_distances(q: np.ndarray, k: np.ndarray) -> np.ndarray:

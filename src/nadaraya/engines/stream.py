@@ -102,6 +102,15 @@ class _Formulas(NamedTuple):
 def _formulas(form: ScalarForm) -> _Formulas:
     if form.value is not None:
         value = njit(fastmath=FM_EXP)(form.value)
+        if form.power == 2:  # a kernel's square (nadaraya.kernels.square)
+            base = value
+
+            @njit(fastmath=FM_EXP)
+            def value(t):
+                w = base(t)
+                return w * w
+        elif form.power != 1:
+            raise ValueError(f"ScalarForm.power must be 1 or 2; got {form.power!r}")
 
         @njit(fastmath=FM_EXP)
         def weight(t, ref):
@@ -242,9 +251,10 @@ def _digest(form: ScalarForm) -> str:
     """A digest of the kernel's formulas and of the jitted helpers: the on-disk cache entry's name carries it."""
     h = hashlib.sha1(_JITMATH_SOURCE)
     for fn in form:
-        if fn is not None:
+        if callable(fn):
             code = fn.__code__
             h.update(code.co_code + repr((code.co_consts, code.co_names)).encode())
+    h.update(repr(form.power).encode())
     return h.hexdigest()[:12]
 
 

@@ -8,8 +8,8 @@ memory O(n + m). Inputs are the engines' canonical arrays (see
 by the bandwidth, values (b, n, k). Sums are done in float64; the result has
 the input dtype. Three paths, chosen by the kernel:
 
-* compact polynomial kernels and cosine: support windows summed with a
-  segment tree of centred moments (:mod:`.compact`), exact to rounding;
+* compact polynomial kernels, cosine and its square: support windows summed
+  with a segment tree of centred moments (:mod:`.compact`), exact to rounding;
 * exponential kernels ``poly(|u|) exp(-|u|)`` (laplace): Hofmeyr's exact
   recursions (:mod:`.exponential`);
 * Gaussian: a tree code with Taylor expansions within ``tol``
@@ -58,6 +58,8 @@ def _path(kernel: Kernel) -> str | None:
         return "constant"
     if kernel.name == "cosine" and kernel.support == 1.0:
         return "cosine"
+    if kernel.name == "cosine^2" and kernel.square_of == "cosine" and kernel.support == 1.0:
+        return "cosine^2"
     if kernel.poly is not None and kernel.compact and kernel.support > 0:
         return "poly"
     if kernel.exp_abs is not None and not kernel.compact:
@@ -120,7 +122,7 @@ def _pool_one(queries, keys, values, kernel, exclude_self, tol, threads=1):
         excl = pos[qorder]  # ... of the key that sorted query j leaves out
     else:
         excl = np.empty(0, np.int64)
-    if path in ("poly", "cosine"):
+    if path in ("poly", "cosine", "cosine^2"):
         res, stats = pool_compact(qs_in, ks_in, V, excl, kernel, path, threads)
     else:
         qs = qs_in.astype(np.float64, copy=False)

@@ -1,7 +1,8 @@
 """Compact kernels of the sorted engine: support windows and a segment tree of centred moments.
 
 **Compact polynomial kernels** (boxcar, epanechnikov, triangular, biweight,
-tricube; any :class:`~nadaraya.kernels.Kernel` with ``poly``) and **cosine**.
+tricube and their squares; any :class:`~nadaraya.kernels.Kernel` with ``poly``),
+**cosine** and its square.
 The keys inside a query's support are one run of the sorted keys, found by
 binary search with the reference engine's own test (``(q - k)**2 < 1`` in the
 input dtype, ``<= 1`` for boxcar), so both engines agree on which keys count
@@ -9,8 +10,10 @@ and on which queries have none (NaN). The run is summed with a segment tree
 over leaves of :data:`COMPACT_LEAF` sorted keys: a run is O(log n) whole
 nodes plus at most two partial leaves, summed key by key. Each node stores the
 moments of its keys about its own centre c, ``M_l = sum v (k - c)**l`` (for
-cosine ``sum v cos(pi (k - c) / 2)`` and the ``sin`` partner), built bottom-up
-by re-centring the children's (a binomial shift; a rotation for cosine). At
+cosine ``sum v cos(pi (k - c) / 2)`` and the ``sin`` partner; for its square
+``cos**2 = (1 + cos(2 .)) / 2``, ``sum v`` and the pair at twice the angle),
+built bottom-up by re-centring the children's (a binomial shift; a rotation for
+cosine). At
 query q the node's sum is ``sum_l a_l M_l``, with ``a_l`` the Taylor
 coefficients of K at ``d = c - q``, evaluated from K's expansion about the
 nearest of :data:`EXPANSION_POINTS` points between -1 and 1 (exact, from
@@ -56,7 +59,7 @@ class KernelTables(NamedTuple):
     tabs: np.ndarray  # (2, nz, L): tabs[side, z, l], coefficient of y**l of P_side(z + y)
     wt: np.ndarray  # (2, nz, L, L): Taylor coefficients of P_side at z + t (see _poly_tables)
     split: bool  # odd powers of |u|: left and right polynomials differ
-    basis: int  # 0: polynomial moments; 1: cosine (cos / sin moments)
+    basis: int  # 0: polynomial moments; 1: cosine (cos / sin moments); 2: cosine**2 (sum, cos / sin at twice the angle)
     support: float
 
 
@@ -82,9 +85,10 @@ def _expansion_point(x, support, nz):
 def _kvalue(x, side, kt):
     """K at signed offset x = k - q (inside the support), from the expansion nearest to x."""
     tabs, basis, support = kt.tabs, kt.basis, kt.support
-    if basis == 1:
+    if basis >= 1:
         v = cospi_half(x)
-        return v if v > 0.0 else 0.0
+        v = v if v > 0.0 else 0.0
+        return v * v if basis == 2 else v
     nz = tabs.shape[1]
     zi = _expansion_point(x, support, nz)
     y = x - (-support + zi * (2.0 * support / (nz - 1)))
@@ -118,7 +122,8 @@ def _add_node(j, q, side, kt, tree, buf, acc):
     where ``a_l = sum_m t**m wt[side, z, m, l]`` are the Taylor coefficients
     of K at d, computed from the expansion about the nearest point z
     (``t = d - z``, ``|t| <= S / 8``); the node's sum is ``sum_l a_l M_l``.
-    Cosine: ``cos(pi d / 2) M_0 - sin(pi d / 2) M_1``. The certificate adds
+    Cosine: ``cos(pi d / 2) M_0 - sin(pi d / 2) M_1``; its square, ``cos**2 = (1 + cos(2 .)) / 2``:
+    ``(M_0 + cos(pi d) M_1 - sin(pi d) M_2) / 2``. The certificate adds
     ``sum_l |a_l| A_l`` (A: absolute moments).
     """
     basis, support, wt = kt.basis, kt.support, kt.wt
@@ -131,6 +136,13 @@ def _add_node(j, q, side, kt, tree, buf, acc):
         for c in range(kc):
             acc[c] += a0 * mom[j, 0, c] + a1 * mom[j, 1, c]
         acc[kc] += abs(a0) * amom[j, 0] + abs(a1) * amom[j, 1]
+        return
+    if basis == 2:
+        a1 = 0.5 * cospi_half(2.0 * d)
+        a2 = -0.5 * sinpi_half(2.0 * d)
+        for c in range(kc):
+            acc[c] += 0.5 * mom[j, 0, c] + a1 * mom[j, 1, c] + a2 * mom[j, 2, c]
+        acc[kc] += 0.5 * amom[j, 0] + abs(a1) * amom[j, 1] + abs(a2) * amom[j, 2]
         return
     nz = wt.shape[1]
     zi = _expansion_point(d, support, nz)
@@ -211,14 +223,18 @@ def _compact_tree(ks, V, leaf, size, L, basis, span_cap):
         c0 = cen[j]
         for i in range(lo[j], hi[j]):
             x = ks[i] - c0
-            if basis == 1:
-                f0 = cospi_half(x)
-                f1 = sinpi_half(x)
+            if basis >= 1:  # (1,) cos, sin of the angle pi x / 2 (cosine) or pi x (its square)
+                o = basis - 1
+                f0 = cospi_half(basis * x)
+                f1 = sinpi_half(basis * x)
                 for c in range(kc):
-                    mom[j, 0, c] += f0 * V[i, c]
-                    mom[j, 1, c] += f1 * V[i, c]
-                amom[j, 0] += abs(f0)
-                amom[j, 1] += abs(f1)
+                    if o:
+                        mom[j, 0, c] += V[i, c]
+                    mom[j, o, c] += f0 * V[i, c]
+                    mom[j, o + 1, c] += f1 * V[i, c]
+                amom[j, 0] += o
+                amom[j, o] += abs(f0)
+                amom[j, o + 1] += abs(f1)
             else:
                 p = 1.0
                 ax = abs(x)
@@ -238,18 +254,22 @@ def _compact_tree(ks, V, leaf, size, L, basis, span_cap):
             if lo[ch] >= hi[ch]:
                 continue
             dlt = cen[ch] - cen[j]
-            if basis == 1:
-                cd = cospi_half(dlt)
-                sd = sinpi_half(dlt)
+            if basis >= 1:  # rotate the (cos, sin) pair by the child's offset; the plain sum adds
+                o = basis - 1
+                cd = cospi_half(basis * dlt)
+                sd = sinpi_half(basis * dlt)
                 for c in range(kc):
-                    m0 = mom[ch, 0, c]
-                    m1 = mom[ch, 1, c]
-                    mom[j, 0, c] += cd * m0 - sd * m1
-                    mom[j, 1, c] += sd * m0 + cd * m1
-                a0 = amom[ch, 0]
-                a1 = amom[ch, 1]
-                amom[j, 0] += abs(cd) * a0 + abs(sd) * a1
-                amom[j, 1] += abs(sd) * a0 + abs(cd) * a1
+                    if o:
+                        mom[j, 0, c] += mom[ch, 0, c]
+                    m0 = mom[ch, o, c]
+                    m1 = mom[ch, o + 1, c]
+                    mom[j, o, c] += cd * m0 - sd * m1
+                    mom[j, o + 1, c] += sd * m0 + cd * m1
+                amom[j, 0] += o * amom[ch, 0]
+                a0 = amom[ch, o]
+                a1 = amom[ch, o + 1]
+                amom[j, o] += abs(cd) * a0 + abs(sd) * a1
+                amom[j, o + 1] += abs(sd) * a0 + abs(cd) * a1
             else:
                 powd[0] = 1.0
                 apowd[0] = 1.0
@@ -356,9 +376,10 @@ def pool_compact(qs_in, ks_in, V, excl, kernel, path, threads):
     whi = np.empty(m, np.int64)
     parallel(windows_chunk, m, threads, ks_in, qs_in, dt(support * support), kernel.closed_support, wlo, whi)
     ks = ks_in.astype(np.float64, copy=False)
-    if path == "cosine":
-        kt = KernelTables(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 1)), False, 1, support)
-        L = 2
+    if path in ("cosine", "cosine^2"):
+        basis = 1 if path == "cosine" else 2
+        kt = KernelTables(np.zeros((2, 3, 1)), np.zeros((2, 3, 1, 1)), False, basis, support)
+        L = basis + 1
     else:
         tabs, wt, split = _poly_tables(kernel.poly, support)
         kt = KernelTables(tabs, wt, split, 0, support)

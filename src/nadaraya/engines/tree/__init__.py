@@ -77,6 +77,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...kernels import KERNELS as _REGISTRY
+from ...kernels import registered
 from ...kernels import Kernel
 from .._parallel import thread_count
 from ..state import Partials, finalize
@@ -148,11 +149,12 @@ MIN_TOL = 1e-14
 
 
 def supports(kernel: Kernel, d: int, options=None) -> bool:
-    """Whether this engine handles ``kernel`` (a registry kernel) for ``d``-dimensional keys, 1 <= d <= MAX_DIM."""
-    return _REGISTRY.get(kernel.name) is kernel and 1 <= int(d) <= MAX_DIM
+    """Whether this engine handles ``kernel`` (a registry kernel or the square of one) for ``d``-dimensional
+    keys, 1 <= d <= MAX_DIM."""
+    return registered(kernel) and 1 <= int(d) <= MAX_DIM
 
 
-#: Names of the registry's kernels this engine handles (every one).
+#: Names of the registry's kernels this engine handles (every one, and their squares).
 KERNELS = tuple(_REGISTRY)
 REQUIRES = f"a kernel from nadaraya.KERNELS and 1 <= d <= {MAX_DIM}"
 

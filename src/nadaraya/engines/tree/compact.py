@@ -38,10 +38,11 @@ import math
 import numpy as np
 from numba import njit
 
+from ...kernels import SQUARES
 from .._parallel import all_done, claim, fill_claimed, finish, run_claimed
 
 from .kdtree import STACK, box_box_max_sq, box_box_min_sq, box_max_sq, box_min_sq, centred
-from .leaves import compact_run
+from .leaves import SQUARED, compact_run
 
 __all__ = ["CODES", "poly_in_t", "moment_terms", "node_moments", "compact_blocks", "CERTIFICATE_RATIO"]
 
@@ -51,8 +52,10 @@ CERTIFICATE_RATIO = 64.0
 #: Keys per run of the tree-less pass (:func:`_all_keys`): a run is summed for a whole block of queries.
 ALL_KEYS_RUN = 512
 
-#: Compact kernel name -> code of its jitted weight formula (:func:`.leaves.compact_run`).
-CODES = {"boxcar": 3, "epanechnikov": 4, "triangular": 5, "biweight": 6, "tricube": 7, "cosine": 8}
+#: Compact kernel name -> code of its jitted weight formula (:func:`.leaves.compact_run`); the squares of
+#: :data:`nadaraya.kernels.SQUARES` take their kernel's code plus :data:`.leaves.SQUARED`.
+_BASE_CODES = {"boxcar": 3, "epanechnikov": 4, "triangular": 5, "biweight": 6, "tricube": 7, "cosine": 8}
+CODES = {**_BASE_CODES, **{sq.name: _BASE_CODES[sq.square_of] + SQUARED for sq in SQUARES.values()}}
 
 
 def poly_in_t(poly):

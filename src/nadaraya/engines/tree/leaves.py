@@ -24,12 +24,14 @@ from numba import njit
 from .._jitmath import exp64
 from .._streamloops import FM_SUM, squared_distances
 
-__all__ = ["run_t", "exp_run", "fused_block", "fused_ok", "exp_block", "compact_run"]
+__all__ = ["run_t", "exp_run", "fused_block", "fused_ok", "exp_block", "compact_run", "SQUARED"]
 
 # the sums take the stream engine's flags FM_SUM: reassociated (split over SIMD lanes), never assuming away inf or NaN
 
 # compact kernel codes (as in .compact.CODES)
 _BOXCAR, _EPAN, _TRIANGULAR, _BIWEIGHT, _TRICUBE = 3, 4, 5, 6, 7
+#: A kernel's code plus this is its square's (:data:`nadaraya.kernels.SQUARES`): the kernel's weights, squared.
+SQUARED = 16
 
 
 @njit(cache=True)
@@ -277,14 +279,28 @@ def _compact_weights(buf, L, code, closed):
     return inside
 
 
+@njit(cache=True, fastmath={"nsz", "contract"})
+def _square(buf, L):
+    """``buf[j] <- buf[j]**2``."""
+    for j in range(L):
+        buf[j] *= buf[j]
+
+
 @njit(cache=True)
 def compact_run(q, kt, vt, a, b, excl, code, closed, f32, buf, acc):
-    """Add ``K v`` over keys a..b-1 inside the support to acc; returns (keys inside, sum of their weights)."""
+    """Add ``K v`` over keys a..b-1 inside the support to acc; returns (keys inside, sum of their weights).
+
+    A code from :data:`SQUARED` on is the square of the kernel ``code - SQUARED``.
+    """
     L = b - a
     run_t(q, kt, a, b, f32, buf)
     if a <= excl < b:
         buf[excl - a] = np.inf
-    inside = _compact_weights(buf, L, code, closed)
+    if code >= SQUARED:
+        inside = _compact_weights(buf, L, code - SQUARED, closed)
+        _square(buf, L)
+    else:
+        inside = _compact_weights(buf, L, code, closed)
     kc = vt.shape[0]
     before = acc[kc - 1]
     _dots(buf, vt, a, b, acc)
