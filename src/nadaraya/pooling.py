@@ -14,12 +14,14 @@ import warnings
 import numpy as np
 
 from . import engines
+from .engines.state import finalize
 from ._checks import Problem, as_float_array, check_on_empty, check_positive_float, check_positive_int, prepare
 from ._limits import check_weights_size
-from ._softmax import empty_support_message
+from ._softmax import empty_support_message, log_normaliser
 from .kernels import get_kernel
 
-__all__ = ["attention_pool", "attention_weights", "average_pool", "log_kernel_sums", "EmptySupportWarning", "METHODS"]
+__all__ = ["attention_pool", "attention_weights", "average_pool", "log_kernel_sums", "pool_and_log_sums",
+           "EmptySupportWarning", "METHODS"]
 
 #: Engines ``method=`` accepts (besides "auto"): the registry's names.
 METHODS = engines.NAMES
@@ -184,6 +186,26 @@ def log_kernel_sums(queries, keys, *, kernel="gaussian", bandwidth=1.0, exclude_
     )
     name = engines.choose(method, kern, problem.shape, {}, strict=False)  # falls back to an exact engine
     return engines.log_sums(name, problem.queries, problem.keys, kern, bool(exclude_self))[0]
+
+
+def pool_and_log_sums(queries, keys, values, *, kernel="gaussian", bandwidth=1.0, exclude_self=False, method="auto",
+                      num_threads=None, tol=1e-10):
+    """:func:`attention_pool` and :func:`log_kernel_sums` from one pass of one engine: ((m, k), (m,)).
+
+    Unbatched inputs, ``values`` (n, k). The engine is the one ``method``
+    names or "auto" picks, as for :func:`attention_pool` (an engine accurate
+    to ``tol`` gives both to ``tol``); its mergeable partials carry both
+    results. Queries with no key inside a compact kernel's support get NaN
+    values and a log-sum of ``-inf``, silently. The local fits' moments and
+    their log-normalisers (hat diagonals, smoother norms) come from here.
+    """
+    kern = get_kernel(kernel)
+    problem = prepare(queries, keys, values, bandwidth, exclude_self=exclude_self, batched=False,
+                      closed_support=kern.closed_support)
+    name, options = _choose(method, problem, kern, {"num_threads": num_threads, "tol": tol})
+    p = engines.partials(name, problem.queries, problem.keys, problem.values, kern, bool(exclude_self), exact=False,
+                         **options)
+    return problem.unpack(finalize(p)), log_normaliser(p.max_score, p.denominator)[0]
 
 
 def attention_weights(

@@ -116,7 +116,7 @@ class _NadarayaWatsonBase(BaseEstimator):
     def effective_neighbours(self, X):
         """Effective number of neighbours ``1 / sum_j a_j**2`` at each query (n_eff of the weights)."""
         Z = self._prepare_predict(X)
-        return 1.0 / diag.sum_sq_weights(self._smoother(), Z, self.h_)
+        return 1.0 / diag.smoother_norm2(self._smoother(), Z, self.h_, order=0)
 
     def hat_diagonal(self):
         """Diagonal of the smoother (hat) matrix at the training points: the weight of each point on itself."""

@@ -4,8 +4,24 @@ Pure functions of a :class:`~._localpoly.Smoother`, the bandwidth and the
 fitted arrays they need; each is written over pooled moments and
 log-normalisers (``log sum_j K``), never an m × n matrix, except
 :func:`attention_weights`, which builds one after the shared size check.
-Imports :mod:`nadaraya.pooling`, :mod:`nadaraya.kernels`, :mod:`nadaraya._limits`, :mod:`nadaraya.stats`
-and :mod:`._localpoly`.
+
+The fit at a query is ``f(q) = sum_j l_j(q) y_j`` with effective weights
+``l_j(q) = e_1' A^-1 z_j w_j a_j`` (``a_j`` the attention weights, ``z_j``
+the monomials of ``x_j - q``), so
+
+* the hat diagonal is ``l_i(x_i) = (A^-1)_{0,0} w_i a_i(x_i)``, and
+  ``a_i(x_i) = exp(-log sum_j K_j)`` since K(0) = 1: it comes with the fit's
+  own pass;
+* ``||l(q)||**2 = e_1' A^-1 C A^-1 e_1 * exp(log sum K**2 - 2 log sum K)``, with
+  ``C`` the same normal matrix under the weights ``w**2 K**2``: one more pass,
+  with the kernel's square (:func:`nadaraya.kernels.square`), which every
+  engine runs.
+
+So a fit's state costs two passes (the leave-one-out fit, from which the fit
+follows by adding each point's own term, and the square) and a prediction
+with standard errors two. Imports
+:mod:`nadaraya.pooling`, :mod:`nadaraya.kernels`, :mod:`nadaraya._limits`,
+:mod:`nadaraya.stats` and :mod:`._localpoly`.
 """
 
 from __future__ import annotations
@@ -16,92 +32,78 @@ import warnings
 import numpy as np
 
 from .._limits import check_weights_size
-from ..kernels import get_kernel
+from ..kernels import square
 from ..pooling import EmptySupportWarning
 from ..pooling import attention_weights as _pooling_weights
-from ..stats.localpoly import drop_infinite, smoother_norms, squared_kernel
-from ..stats.nn import varying_pooler
-from ._localpoly import SYSTEMS, Smoother, local_fit, monomials, pool, query_bandwidths
+from ..stats.localpoly import drop_infinite
+from ._localpoly import Smoother, local_fit, moments, moments_with_and_without_self, monomials, slopes_of, solve
 
-__all__ = ["squared_kernel", "sum_sq_weights", "smoother_norm2", "standard_errors", "hat_diagonal", "derivative",
+__all__ = ["smoother_norm2", "hat_diagonal", "fit_and_hat", "training_summary", "predict_with_std", "derivative",
            "attention_weights"]
 
 
-def _log_sums(sm, Z, kernel, h, exclude_self=False):
-    """``log sum_j K`` at each query (infinite bandwidths and nearest neighbours as in :func:`pool`)."""
-    return pool(sm, Z, None, h, exclude_self, kernel=kernel, log_sums=True)[1]
+def _none(sm: Smoother):
+    """No target columns: the normal equations alone."""
+    return np.zeros((sm.X.shape[0], 0))
 
 
-def sum_sq_weights(sm: Smoother, Z, h, exclude_self=False):
-    """``sum_j a_j**2`` for the (weighted) order-0 weights at each query, without the weight matrix."""
-    kern = get_kernel(sm.kernel)
-    w = sm.weights
-    sq, h2 = squared_kernel(kern, h)
-    l1, l2 = _log_sums(sm, Z, kern, h, exclude_self), _log_sums(sm, Z, sq, h2, exclude_self)
-    p1 = pool(sm, Z, w[:, None], h, exclude_self)[:, 0]
-    p2 = pool(sm, Z, (w * w)[:, None], h2, exclude_self, kernel=sq)[:, 0]
-    with np.errstate(invalid="ignore", over="ignore"):
-        return np.exp(l2 - 2 * l1) * p2 / (p1 * p1)
+def _norm2(sm: Smoother, Z, h, row0, log_sum, order):
+    """``||l(q)||**2`` (m,) from the fit's first inverse rows and log-normalisers, by one pass of ``K**2``."""
+    sq, factor = square(sm.kernel)
+    mo = moments(sm, Z, _none(sm), h, order=order, kernel=sq, factor=factor, weights=sm.weights**2, log_sums=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.einsum("mi,mij,mj->m", row0, mo.A, row0) * np.exp(mo.log_sum - 2 * log_sum)
 
 
-def standard_errors(sm: Smoother, Z, h, residuals, variance=None):
-    """``sigma(q) * sqrt(sum_j l_j(q)**2)`` (m, k): the effective weights' norm times the local residual
-    variance (the order-0 weighted mean of squared residuals), or a given global ``variance`` (k,)."""
-    if variance is None:
-        var = np.maximum(local_fit(sm, Z, residuals**2, h, order=0)[0], 0)  # under the order-0 weights
-    else:
-        var = np.broadcast_to(np.asarray(variance, dtype=np.float64), (Z.shape[0], residuals.shape[1]))
-    return np.sqrt(var * smoother_norm2(sm, Z, h)[:, None])
+def _hat(sm: Smoother, row0, log_sum):
+    """The hat diagonal from the fit at the training points: ``(A^-1)_00 w_i exp(-log sum_j K_j)``."""
+    return row0[:, 0] * sm.weights * np.exp(-log_sum)
 
 
-def _nn_norm2(sm: Smoother, Z, h):
-    """``sum_j l_j(q)**2`` with per-query (nearest-neighbour) bandwidths: :func:`nadaraya.stats.localpoly.smoother_norms`."""
-    hq = query_bandwidths(sm, Z, h)
-    fin = np.isfinite(np.broadcast_to(np.asarray(h, dtype=float), (sm.X.shape[1],)))
-    Zf, Xf, _ = drop_infinite(Z, sm.X, h)
-    hq = hq[:, fin] if fin.any() else np.ones((len(Z), 1))
-    kern = get_kernel(sm.kernel)
-    sq, hq2 = squared_kernel(kern, hq)
-    dc = max(sm.n_continuous, 1)
-    scale = sm.center[1] if sm.center is not None else np.ones(dc)
-    return smoother_norms(Z[:, :dc], sm.X[:, :dc], np.ones(dc), order=sm.order, kernel=kern,
-                          sample_weight=sm.weights, pooler=varying_pooler(Zf, Xf, hq, kernel=kern),
-                          squared_pooler=varying_pooler(Zf, Xf, hq2, kernel=sq), scale=scale)
-
-
-def smoother_norm2(sm: Smoother, Z, h):
-    """``sum_j l_j(q)**2`` (m,): the squared norm of the fit's effective weights at each query."""
-    if sm.neighbours is not None:
-        return _nn_norm2(sm, Z, h)
-    if sm.order == 0:
-        return sum_sq_weights(sm, Z, h)
-    # l_j(q) = e1^T A^-1 [1, z_j] w_j K_j, so sum_j l_j^2 = e1^T A^-1 B A^-1 e1,
-    # with B the same moments under the weights w^2 K^2 (each normalised by its kernel sum)
-    zeros = np.zeros((sm.X.shape[0], 1))
-    _, _, A, ok = local_fit(sm, Z, zeros, h, system=True)
-    kern = get_kernel(sm.kernel)
-    sq, h2 = squared_kernel(kern, h)
-    _, _, Bm, okb = local_fit(sm, Z, zeros, h2, kernel=sq, weights=sm.weights**2, system=True)
-    l1, l2 = _log_sums(sm, Z, kern, h), _log_sums(sm, Z, sq, h2)
-    good = ok & okb
-    norm2 = np.full(Z.shape[0], np.nan)
-    e = np.linalg.pinv(A[good])[:, 0, :]
-    norm2[good] = np.einsum("mi,mij,mj->m", e, Bm[good], e) * np.exp(l2[good] - 2 * l1[good])
-    return norm2
+def smoother_norm2(sm: Smoother, Z, h, order=None):
+    """``sum_j l_j(q)**2`` (m,): the squared norm of the effective weights at each query (order: the smoother's)."""
+    mo = moments(sm, Z, _none(sm), h, order=order, log_sums=True)
+    return _norm2(sm, Z, h, solve(mo.A, mo.B)[1], mo.log_sum, order)
 
 
 def hat_diagonal(sm: Smoother, h):
     """Diagonal of the smoother (hat) matrix at the training points: the weight of each point on itself."""
-    Z, w = sm.X, sm.weights
-    l1 = _log_sums(sm, Z, sm.kernel, h)
-    p1 = pool(sm, Z, w[:, None], h)[:, 0]
-    self_weight = w * np.exp(-l1) / p1  # K(0) = 1: the point's own kernel weight over the weighted total
-    if sm.order == 0:
-        return self_weight
-    _, _, A, ok = local_fit(sm, Z, np.zeros((Z.shape[0], 1)), h, system=True)
-    out = np.full(Z.shape[0], np.nan)
-    out[ok] = np.linalg.pinv(A[ok])[:, 0, 0] * self_weight[ok] * p1[ok]
-    return out
+    mo = moments(sm, sm.X, _none(sm), h, log_sums=True)
+    return _hat(sm, solve(mo.A, mo.B)[1], mo.log_sum)
+
+
+def fit_and_hat(sm: Smoother, Y, h):
+    """The fitted values (n, k) at the training points and the hat diagonal (n,), from one pass."""
+    mo = moments(sm, sm.X, Y, h, log_sums=True)
+    beta, row0 = solve(mo.A, mo.B)
+    return beta[:, 0, :], _hat(sm, row0, mo.log_sum)
+
+
+def training_summary(sm: Smoother, Y, h):
+    """At the training points, from two passes: the leave-one-out fit (n, k), the fit (n, k), the hat
+    diagonal (n,) and ``||l(x_i)||**2`` (n,)."""
+    loo, mo = moments_with_and_without_self(sm, Y, h)
+    beta, row0 = solve(mo.A, mo.B)
+    return (solve(loo.A, loo.B)[0][:, 0, :], beta[:, 0, :], _hat(sm, row0, mo.log_sum),
+            _norm2(sm, sm.X, h, row0, mo.log_sum, None))
+
+
+def predict_with_std(sm: Smoother, Z, Y, h, residuals, variance=None):
+    """Predictions (m, k) at Z and their standard errors ``sigma(q) ||l(q)||`` (m, k), from two passes.
+
+    ``sigma**2`` is the local residual variance (the order-0 weighted mean of
+    the squared residuals, pooled in the fit's own pass) or a given global
+    ``variance`` (k,).
+    """
+    extra = sm.weights[:, None] * residuals**2 if variance is None else None
+    mo = moments(sm, Z, Y, h, extra=extra, log_sums=True)
+    beta, row0 = solve(mo.A, mo.B)
+    if variance is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            var = np.maximum(mo.extra / mo.A[:, :1, 0], 0)  # A[0, 0] is the pooled weight sum_j a_j w_j
+    else:
+        var = np.broadcast_to(np.asarray(variance, dtype=np.float64), (Z.shape[0], residuals.shape[1]))
+    return beta[:, 0, :], np.sqrt(var * _norm2(sm, Z, h, row0, mo.log_sum, None)[:, None])
 
 
 def derivative(sm: Smoother, Z, Y, h, order=1):
@@ -111,31 +113,28 @@ def derivative(sm: Smoother, Z, Y, h, order=1):
     polynomial's); a first derivative of the order-0 fit by central differences (step ``1e-4 h``).
     """
     dc = sm.n_continuous
-    if order >= 2:
-        if order > sm.order:
-            raise ValueError(f"derivative(order={order}) needs a local polynomial of order >= {order}; "
-                             f"the model has order={sm.order}")
-        A, B = SYSTEMS[sm.order](sm, Z, Y, h, sm.weights, False, None)
-        ok = np.all(np.isfinite(A), axis=(1, 2))
-        beta = np.full(B.shape, np.nan)
-        beta[ok] = np.linalg.pinv(A[ok]) @ B[ok]
-        basis = monomials(dc, sm.order)
-        out = np.empty((Z.shape[0], Y.shape[1], dc))
+    if order > max(sm.order, 1):
+        raise ValueError(f"derivative(order={order}) needs a local polynomial of order >= {order}; "
+                         f"the model has order={sm.order}")
+    if sm.order == 0:
+        eps = 1e-4 * h[:dc]
+        d = np.empty((Z.shape[0], Y.shape[1], dc))
         for j in range(dc):
-            idx = basis.index(tuple(order if i == j else 0 for i in range(dc)))
-            out[:, :, j] = math.factorial(order) * beta[:, idx, :] / sm.center[1][j] ** order
-        return out
-    if sm.order >= 1:
-        _, slopes = local_fit(sm, Z, Y, h, slopes=True)
-        return np.transpose(slopes, (0, 2, 1))
-    eps = 1e-4 * h[:dc]
-    d = np.empty((Z.shape[0], Y.shape[1], dc))
+            up, down = Z.copy(), Z.copy()
+            up[:, j] += eps[j]
+            down[:, j] -= eps[j]
+            d[:, :, j] = (local_fit(sm, up, Y, h)[0] - local_fit(sm, down, Y, h)[0]) / (2 * eps[j])
+        return d
+    mo = moments(sm, Z, Y, h)
+    beta, _ = solve(mo.A, mo.B)
+    if order == 1:
+        return np.transpose(slopes_of(sm, beta), (0, 2, 1))
+    basis = monomials(dc, sm.order)
+    out = np.empty((Z.shape[0], Y.shape[1], dc))
     for j in range(dc):
-        up, down = Z.copy(), Z.copy()
-        up[:, j] += eps[j]
-        down[:, j] -= eps[j]
-        d[:, :, j] = (local_fit(sm, up, Y, h)[0] - local_fit(sm, down, Y, h)[0]) / (2 * eps[j])
-    return d
+        idx = basis.index(tuple(order if i == j else 0 for i in range(dc)))
+        out[:, :, j] = math.factorial(order) * beta[:, idx, :] / sm.center[1][j] ** order
+    return out
 
 
 def attention_weights(sm: Smoother, Z, h, max_bytes=None):

@@ -92,12 +92,10 @@ def regression_state(fit: Fit) -> dict:
     locfit's residual variance ``RSS / (n - 2 nu1 + nu2)`` (nu1 = tr H, nu2 = tr H'H)."""
     sm, h = fit.smoother, fit.h
     Y = np.asarray(fit.Y, dtype=np.float64).reshape(sm.X.shape[0], -1)
-    loo, _ = local_fit(sm, sm.X, Y, h, exclude_self=True)
+    loo, fitted, hat, norm2 = diag.training_summary(sm, Y, h)
     resid = ((loo - Y) ** 2).sum(axis=1)
     w, ok = sm.weights, np.isfinite(resid)
-    fitted, _ = local_fit(sm, sm.X, Y, h)
-    nu1 = float(np.nansum(diag.hat_diagonal(sm, h)))
-    nu2 = float(np.nansum(diag.smoother_norm2(sm, sm.X, h)))
+    nu1, nu2 = float(np.nansum(hat)), float(np.nansum(norm2))
     rss = np.sum(w[:, None] * (Y - fitted) ** 2, axis=0)
     dof = float(np.sum(w)) - 2 * nu1 + nu2  # residual degrees of freedom; none left when the fit interpolates
     sigma2 = rss / dof if dof > 0 else np.full_like(rss, np.nan)
@@ -122,14 +120,14 @@ def report_empty(est, pred, stacklevel=3) -> None:
 
 def regression_predict(est, Z, return_std=False):
     """Predictions of the fitted regressor ``est`` at embedded queries Z; with ``return_std`` their standard errors."""
-    pred, _ = local_fit(smoother_of(est), Z, est.y_, est.h_)
-    report_empty(est, pred, stacklevel=3)
-    out = pred[:, 0] if est._y_1d else pred
     if not return_std:
-        return out
+        pred, _ = local_fit(smoother_of(est), Z, est.y_, est.h_)
+        report_empty(est, pred, stacklevel=3)
+        return pred[:, 0] if est._y_1d else pred
     variance = est.residual_variance_ if getattr(est, "variance", "local") == "global" else None
-    std = diag.standard_errors(smoother_of(est), Z, est.h_, est.residuals_, variance)
-    return out, (std[:, 0] if est._y_1d else std)
+    pred, std = diag.predict_with_std(smoother_of(est), Z, est.y_, est.h_, est.residuals_, variance)
+    report_empty(est, pred, stacklevel=3)
+    return (pred[:, 0], std[:, 0]) if est._y_1d else (pred, std)
 
 
 def normal_quantile(p):

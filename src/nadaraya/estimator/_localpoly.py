@@ -6,14 +6,16 @@ the fast engines and never forms an m × n matrix. The bandwidth ``h`` is
 always an argument: a bandwidth search calls these with trial values and
 changes nothing.
 
-Orders live in :data:`SYSTEMS`: order 0 is the ratio of two pooled sums; an
-order p ≥ 1 builds each query's normal equations ``A beta = B`` (A: (m, P, P),
+Orders live in :data:`SYSTEMS`, each a :class:`Builder` of the moment
+columns and of each query's normal equations ``A beta = B`` (A: (m, P, P),
 B: (m, P, k); P monomials of degree ≤ p in the continuous features, by
-degree: intercept first, then the d slopes) from pooled raw moments of the
-standardised inputs, shifted to each query by the binomial expansion
-(:func:`polynomial_system`, any order). Order 1 keeps its hand-expanded form
-(:func:`_linear_system`, the same numbers as before). An order is offered to
-users by its entry in :data:`ORDERS`. Imports :mod:`nadaraya.pooling` and, for infinite and nearest-neighbour
+degree: intercept first, then the d slopes) from their pooled values: order 0
+is the ratio of two pooled sums (P = 1); an order p ≥ 1 shifts pooled raw
+moments of the standardised inputs to each query by the binomial expansion
+(:func:`polynomial_system`, any order; order 1 in a hand-expanded form). One
+pass (:func:`moments`) gives the normal equations, any extra columns pooled
+with the same weights and, when asked, the log-normalisers ``log sum_j K``
+the diagnostics need. An order is offered to users by its entry in :data:`ORDERS`. Imports :mod:`nadaraya.pooling` and, for infinite and nearest-neighbour
 bandwidths, :mod:`nadaraya.stats.localpoly` and :mod:`nadaraya.stats.nn`.
 """
 
@@ -24,15 +26,17 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from math import comb
+from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..pooling import EmptySupportWarning, attention_pool, log_kernel_sums
+from ..pooling import EmptySupportWarning, attention_pool, pool_and_log_sums
 from ..stats.localpoly import drop_infinite
 from ..stats.nn import nn_bandwidths, varying_pooler
 
-__all__ = ["Smoother", "ORDERS", "SYSTEMS", "pool", "local_fit", "centering", "loo_loss", "polynomial_system",
-           "monomials"]
+__all__ = ["Smoother", "ORDERS", "SYSTEMS", "Builder", "Moments", "pool", "moments", "moments_with_and_without_self",
+           "solve", "slopes_of", "local_fit",
+           "centering", "loo_loss", "polynomial_system", "monomials"]
 
 #: Polynomial orders the estimator accepts, with their names for messages.
 ORDERS = {0: "local constant", 1: "local linear", 2: "local quadratic", 3: "local cubic"}
@@ -82,44 +86,70 @@ def centering(Z, n_continuous, weights):
     return mu, np.where(sd > 0, sd, 1.0)
 
 
-def pool(sm: Smoother, Q, values, h, exclude_self=False, kernel=None, log_sums=False):
+def pool(sm: Smoother, Q, values, h, exclude_self=False, kernel=None, log_sums=False, factor=1.0):
     """Attention pooling of ``values`` (n, c) over the training points at the queries Q, bandwidth h.
 
     An infinite bandwidth smooths its column out (:func:`nadaraya.stats.localpoly.drop_infinite`); a
     nearest-neighbour smoother pools with per-query bandwidths (:func:`query_bandwidths`, dense blocks).
-    With ``log_sums`` the log-normalisers ``log sum_j K`` (m,) are returned too (only them when
-    ``values`` is None).
+    ``factor`` multiplies the bandwidths (per-query ones after they are chosen): a kernel's square runs at
+    ``factor`` times them (:func:`nadaraya.kernels.square`). With ``log_sums`` the log-normalisers
+    ``log sum_j K`` (m,) come too, from the same engine pass.
     """
     kern = kernel or sm.kernel
     if sm.neighbours is not None:
         hq = query_bandwidths(sm, Q, h)
         Qf, Xf, _ = drop_infinite(Q, sm.X, h)
         fin = np.isfinite(np.broadcast_to(np.asarray(h, dtype=float), (sm.X.shape[1],)))
-        hq = hq[:, fin] if fin.any() else np.ones((len(Q), 1))
-        vals = np.zeros((sm.X.shape[0], 1)) if values is None else values
-        out = varying_pooler(Qf, Xf, hq, kernel=kern)(np.arange(len(Q)), vals, exclude_self)
+        hq = (hq[:, fin] if fin.any() else np.ones((len(Q), 1))) * factor
+        out = varying_pooler(Qf, Xf, hq, kernel=kern)(np.arange(len(Q)), values, exclude_self)
         return out if log_sums else out[0]
     Qf, Xf, hf = drop_infinite(Q, sm.X, h)
-    args = dict(kernel=kern, bandwidth=hf, exclude_self=exclude_self, method=sm.method)
-    if values is None:  # the log-normalisers only
-        return None, log_kernel_sums(Qf, Xf, **args)
+    args = dict(kernel=kern, bandwidth=hf * factor, exclude_self=exclude_self, method=sm.method)
+    if log_sums:
+        return pool_and_log_sums(Qf, Xf, values, **args)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EmptySupportWarning)
-        out = attention_pool(Qf, Xf, values, on_empty="ignore", **args)
-    return (out, log_kernel_sums(Qf, Xf, **args)) if log_sums else out
+        return attention_pool(Qf, Xf, values, on_empty="ignore", **args)
 
 
-def _linear_system(sm: Smoother, Q, Y, h, w, exclude_self, kernel):
-    """Local-linear normal equations at each query, in standardised coordinates: A (m, dc+1, dc+1), B (m, dc+1, k)."""
+class Builder(NamedTuple):
+    """The normal equations of one polynomial order, from one pooling of moment columns.
+
+    ``columns(sm, Y, w) -> (n, c)``: the weighted moment columns; ``assemble(sm, Q, pooled, k) -> (A, B)``:
+    the normal matrices A (m, P, P) and right-hand sides B (m, P, k) at the queries from their pooled values.
+    """
+
+    columns: Callable
+    assemble: Callable
+
+
+def _constant_columns(sm: Smoother, Y, w):
+    return np.concatenate([w[:, None], w[:, None] * Y], axis=1)
+
+
+def _constant_assemble(sm: Smoother, Q, pooled, k):
+    return pooled[:, :1, None], pooled[:, None, 1:]
+
+
+def _standardised(sm: Smoother, Z):
+    """The continuous columns of Z in the smoother's standardised coordinates (well-conditioned moments)."""
+    mu, sd = sm.center
+    return (Z[:, : sm.n_continuous] - mu) / sd
+
+
+def _linear_columns(sm: Smoother, Y, w):
     n, k = Y.shape
     dc = sm.n_continuous
-    mu, sd = sm.center
-    X = (sm.X[:, :dc] - mu) / sd  # standardised: keeps the moment expansion well conditioned
-    q = (Q[:, :dc] - mu) / sd
+    X = _standardised(sm, sm.X)
     outer = (X[:, :, None] * X[:, None, :]).reshape(n, dc * dc)
-    cols = [w[:, None], w[:, None] * X, w[:, None] * outer, w[:, None] * Y,
-            (w[:, None, None] * X[:, :, None] * Y[:, None, :]).reshape(n, dc * k)]
-    pooled = pool(sm, Q, np.concatenate(cols, axis=1), h, exclude_self, kernel)
+    return np.concatenate([w[:, None], w[:, None] * X, w[:, None] * outer, w[:, None] * Y,
+                           (w[:, None, None] * X[:, :, None] * Y[:, None, :]).reshape(n, dc * k)], axis=1)
+
+
+def _linear_assemble(sm: Smoother, Q, pooled, k):
+    """Local-linear normal equations at each query, in standardised coordinates: A (m, dc+1, dc+1), B (m, dc+1, k)."""
+    dc = sm.n_continuous
+    q = _standardised(sm, Q)
     m = Q.shape[0]
     s0 = pooled[:, 0]
     s1 = pooled[:, 1 : 1 + dc]
@@ -159,18 +189,20 @@ def _shift(moments, index, delta, q):
     return total
 
 
-def polynomial_system(order: int):
+def polynomial_system(order: int) -> Builder:
     """The normal-equation builder of local polynomials of degree ``order`` (any order ≥ 1)."""
 
-    def build(sm: Smoother, Q, Y, h, w, exclude_self, kernel):
+    def columns(sm: Smoother, Y, w):
         n, k = Y.shape
-        dc = sm.n_continuous
-        mu, sd = sm.center
-        X, q = (sm.X[:, :dc] - mu) / sd, (Q[:, :dc] - mu) / sd
-        basis, wide = monomials(dc, order), monomials(dc, 2 * order)
-        cols = [w[:, None] * _powers(X, wide),
-                (w[:, None, None] * _powers(X, basis)[:, :, None] * Y[:, None, :]).reshape(n, len(basis) * k)]
-        pooled = pool(sm, Q, np.concatenate(cols, axis=1), h, exclude_self, kernel)
+        X = _standardised(sm, sm.X)
+        basis, wide = monomials(sm.n_continuous, order), monomials(sm.n_continuous, 2 * order)
+        return np.concatenate([w[:, None] * _powers(X, wide),
+                               (w[:, None, None] * _powers(X, basis)[:, :, None] * Y[:, None, :]).reshape(n, -1)],
+                              axis=1)
+
+    def assemble(sm: Smoother, Q, pooled, k):
+        q = _standardised(sm, Q)
+        basis, wide = monomials(sm.n_continuous, order), monomials(sm.n_continuous, 2 * order)
         S = pooled[:, : len(wide)]
         T = pooled[:, len(wide) :].reshape(Q.shape[0], len(basis), k)
         s_index = {g: i for i, g in enumerate(wide)}
@@ -179,41 +211,118 @@ def polynomial_system(order: int):
         for a, b in itertools.combinations_with_replacement(range(len(basis)), 2):
             delta = tuple(x + y for x, y in zip(basis[a], basis[b]))
             A[:, a, b] = A[:, b, a] = _shift(S, s_index, delta, q)
-        B = np.stack([_shift(T[:, :, j], t_index, alpha, q) for alpha in basis for j in range(k)], axis=1)
-        return A, B.reshape(Q.shape[0], len(basis), k)
+        B = np.empty((Q.shape[0], len(basis), k))
+        for i, alpha in enumerate(basis):
+            for j in range(k):
+                B[:, i, j] = _shift(T[:, :, j], t_index, alpha, q)
+        return A, B
 
-    return build
+    return Builder(columns, assemble)
 
 
-#: Normal-equation builders by order (order 0 needs none: it is a ratio of pooled sums).
-SYSTEMS = {1: _linear_system, 2: polynomial_system(2), 3: polynomial_system(3)}
+#: Normal-equation builders by order (order 0: A is the pooled weight, B the pooled weighted targets).
+SYSTEMS = {0: Builder(_constant_columns, _constant_assemble), 1: Builder(_linear_columns, _linear_assemble),
+           2: polynomial_system(2), 3: polynomial_system(3)}
 
 
-def local_fit(sm: Smoother, Q, Y, h, *, exclude_self=False, slopes=False, order=None, kernel=None,
-              weights=None, system=False):
-    """Local-polynomial fit of Y (n, k) at Q with bandwidth h → (fit (m, k), slopes (m, dc, k) or None[, A, ok]).
+@dataclass(frozen=True)
+class Moments:
+    """One pooling pass of a local fit at m queries: its normal equations and what was pooled beside them.
+
+    A (m, P, P), B (m, P, k): normal matrices and right-hand sides (standardised coordinates; order 0:
+    P = 1, ``A`` the pooled weight ``sum_j a_j w_j``); ``extra`` (m, e): the extra columns pooled with
+    the same attention weights ``a_j``; ``log_sum`` (m,): ``log sum_j K_j``, or None when not asked for.
+    """
+
+    A: np.ndarray
+    B: np.ndarray
+    extra: np.ndarray
+    log_sum: np.ndarray | None
+
+
+def moments(sm: Smoother, Q, Y, h, *, order=None, kernel=None, factor=1.0, weights=None, exclude_self=False,
+            extra=None, log_sums=False) -> Moments:
+    """The local fit's normal equations at Q (and ``extra`` (n, e) columns pooled alike) in one pass.
+
+    ``order``, ``kernel`` and ``weights`` default to the smoother's; ``factor`` scales the bandwidths
+    (see :func:`pool`); ``Y`` (n, k) may have no columns (the normal matrices alone).
+    """
+    build = SYSTEMS[sm.order if order is None else order]
+    w = sm.weights if weights is None else weights
+    cols = build.columns(sm, Y, w)
+    c = cols.shape[1]
+    if extra is not None:
+        cols = np.concatenate([cols, extra], axis=1)
+    out = pool(sm, Q, cols, h, exclude_self, kernel, log_sums, factor)
+    pooled, log_sum = out if log_sums else (out, None)
+    A, B = build.assemble(sm, Q, pooled[:, :c], Y.shape[1])
+    return Moments(A, B, pooled[:, c:], log_sum)
+
+
+def moments_with_and_without_self(sm: Smoother, Y, h, *, extra=None) -> tuple[Moments, Moments]:
+    """The moments at the training points with and without each point's own term, from one pass.
+
+    The pass leaves each point out (``exclude_self``); its own term is then
+    added back: with ``L = log sum_{j != i} K_j`` and ``K(0) = 1``, the full
+    log-normaliser is ``log(exp(L) + 1)`` and the full pooled columns are
+    ``(1 - a) pooled + a c_i``, ``a = exp(-log(exp(L) + 1))`` the point's own
+    attention weight. Both weights are in [0, 1] and sum to 1, so nothing
+    cancels: the full moments equal a direct pass to rounding (where a point
+    has no other key in a compact support, ``a = 1``). Returns (without, with).
+    """
+    build = SYSTEMS[sm.order]
+    cols = build.columns(sm, Y, sm.weights)
+    c = cols.shape[1]
+    if extra is not None:
+        cols = np.concatenate([cols, extra], axis=1)
+    pooled, log_sum = pool(sm, sm.X, cols, h, True, None, True)
+    full_log_sum = np.logaddexp(log_sum, 0.0)
+    own = np.exp(-full_log_sum)
+    others = np.exp(log_sum - full_log_sum)
+    with np.errstate(invalid="ignore"):
+        full = np.where(np.isfinite(log_sum)[:, None], others[:, None] * pooled, 0.0) + own[:, None] * cols
+    out = []
+    for p, ls in ((pooled, log_sum), (full, full_log_sum)):
+        A, B = build.assemble(sm, sm.X, p[:, :c], Y.shape[1])
+        out.append(Moments(A, B, p[:, c:], ls))
+    return out[0], out[1]
+
+
+def solve(A, B):
+    """Coefficients (m, P, k) and the first rows of ``A^-1`` (m, P), NaN where A is not finite.
+
+    Order 0 (P = 1) divides; higher orders take the pseudo-inverse (a window with fewer distinct points
+    than monomials gets the minimum-norm solution).
+    """
+    m, P = A.shape[:2]
+    if P == 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return B / A, 1.0 / A[:, 0]
+    ok = np.all(np.isfinite(A), axis=(1, 2))
+    beta = np.full((m, P, B.shape[2]), np.nan)
+    row0 = np.full((m, P), np.nan)
+    if ok.any():
+        inv = np.linalg.pinv(A[ok])
+        beta[ok] = inv @ B[ok]
+        row0[ok] = inv[:, 0, :]
+    return beta, row0
+
+
+def slopes_of(sm: Smoother, beta):
+    """The first-order coefficients (m, dc, k) of ``beta`` in the original units."""
+    dc = sm.n_continuous
+    return beta[:, 1 : 1 + dc, :] / sm.center[1][None, :, None]
+
+
+def local_fit(sm: Smoother, Q, Y, h, *, exclude_self=False, slopes=False, order=None, kernel=None, weights=None):
+    """Local-polynomial fit of Y (n, k) at Q with bandwidth h → (fit (m, k), slopes (m, dc, k) or None).
 
     ``order``, ``kernel`` and ``weights`` default to the smoother's; ``slopes``
-    returns the first-order coefficients in the original units; with
-    ``system`` the normal matrices A and the mask of queries where they are
-    finite are returned too.
+    returns the first-order coefficients in the original units.
     """
-    order = sm.order if order is None else order
-    w = sm.weights if weights is None else weights
-    k = Y.shape[1]
-    if order == 0:
-        pooled = pool(sm, Q, np.concatenate([Y * w[:, None], w[:, None]], axis=1), h, exclude_self, kernel)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return pooled[:, :k] / pooled[:, k:], None
-    A, B = SYSTEMS[order](sm, Q, Y, h, w, exclude_self, kernel)
-    m, p = A.shape[:2]
-    ok = np.all(np.isfinite(A), axis=(1, 2))
-    beta = np.full((m, p, k), np.nan)
-    if ok.any():
-        beta[ok] = np.linalg.pinv(A[ok]) @ B[ok]
-    dc = sm.n_continuous
-    out = beta[:, 0, :], (beta[:, 1 : 1 + dc, :] / sm.center[1][None, :, None] if slopes else None)
-    return out + (A, ok) if system else out
+    mo = moments(sm, Q, Y, h, order=order, kernel=kernel, weights=weights, exclude_self=exclude_self)
+    beta, _ = solve(mo.A, mo.B)
+    return beta[:, 0, :], (slopes_of(sm, beta) if slopes else None)
 
 
 def loo_loss(sm: Smoother, Y):

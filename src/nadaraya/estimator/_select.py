@@ -20,7 +20,7 @@ from ..stats import criteria
 from ..stats.plugin import plugin_bandwidth
 from ..stats.search import global_search
 from ._categorical import Encoding, column_bandwidths, search_columns
-from ._diagnostics import hat_diagonal
+from ._diagnostics import fit_and_hat
 from ._localpoly import Smoother, local_fit, loo_loss
 
 __all__ = ["Problem", "SELECTORS", "choose_bandwidth"]
@@ -146,9 +146,9 @@ def _information(name):
         score = criteria.aicc if name == "aicc" else criteria.gcv
 
         def objective(h):
-            fitted, _ = local_fit(sm, sm.X, Y, h)
+            fitted, hat = fit_and_hat(sm, Y, h)
             rss = float(np.sum(sm.weights * ((Y - fitted) ** 2).sum(axis=1)))
-            trace = float(np.sum(hat_diagonal(sm, h)))
+            trace = float(np.sum(hat))
             return score(criteria.SmootherSummary(rss, trace, float(sm.weights.sum())))
 
         return _global(p, objective, reference=False)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from functools import lru_cache
 from typing import NamedTuple
 
 import numba
@@ -339,6 +340,7 @@ def _compact_chunk(ks, V, qs, wlo, whi, excl, kt, tree, ratio, out, i0, i1):
     return fallbacks
 
 
+@lru_cache(maxsize=64)
 def _poly_tables(poly, support, nz=EXPANSION_POINTS):
     """Coefficients of K's polynomial on each side, expanded about nz points from -S to S.
 
@@ -346,7 +348,8 @@ def _poly_tables(poly, support, nz=EXPANSION_POINTS):
     ``P_1(x) = sum_j c_j x**j`` (keys right of the query) and
     ``P_0(x) = sum_j c_j (-x)**j`` (keys left of it). ``wt[side, z, m, l] =
     C(l + m, l) tabs[side, z, l + m]``, so that ``sum_m t**m wt[.., m, l]`` is the
-    l-th Taylor coefficient of ``P_side`` at ``z + t``. Exact (fractions), then rounded.
+    l-th Taylor coefficient of ``P_side`` at ``z + t``. Exact (fractions), then rounded; cached (the
+    tables of tricube**2, degree 18, take a quarter of a second): callers only read them.
     """
     c = [Fraction(x) for x in poly]
     L = len(c)
