@@ -119,7 +119,7 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
         d = r.X.shape[1]
         self._restore(dict(n_features_in_=d, n_continuous_=d, X_=r.X, y_=r.y, groups_=np.arange(d), sample_weight_=None,
                            _y_1d=r.y_1d, h_=r.h, bandwidth_=r.h.copy(), loo_mse_=r.loo_mse, residuals_=r.residuals,
-                           edf_=r.edf))
+                           edf_=r.edf, residual_variance_=r.residual_variance))
         return self
 
     def predict(self, X, return_std=False):
