@@ -127,7 +127,7 @@ def regression_predict(est, Z, return_std=False):
     out = pred[:, 0] if est._y_1d else pred
     if not return_std:
         return out
-    variance = est.residual_variance_ if getattr(est, "variance", "local") == "global" else None
+    variance = est.residual_variance_ if getattr(est, "variance", "global") == "global" else None
     std = diag.standard_errors(smoother_of(est), Z, est.h_, est.residuals_, variance)
     return out, (std[:, 0] if est._y_1d else std)
 
@@ -155,7 +155,7 @@ class PlainRegressor:
     ESTIMATOR = "NadarayaWatsonRegressor"
     #: Its parameters and their defaults (tests/test_startup.py checks them against the estimator's ``__init__``).
     DEFAULTS = {"kernel": "gaussian", "bandwidth": "loo", "order": 0, "categorical": None, "method": "auto",
-                "neighbours": None, "variance": "local", "ordered": None}
+                "neighbours": None, "variance": "global", "ordered": None}
     #: Each parameter's checker, as the estimator declares them.
     _parameter_checks = P.REGRESSOR_CHECKS
 
