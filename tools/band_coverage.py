@@ -81,7 +81,10 @@ def explain(*, n=200, bandwidth=0.025, sd=0.3, draws=200, seed=0, order=1, m=100
     R, err = Y @ IL.T, np.abs(Y @ Lq.T - truth(q)[None, :])
     inner = slice(n // 10, n - n // 10)
     sigma = np.sqrt((R**2).sum(axis=1) / (n - 2 * np.trace(L) + (L**2).sum()))  # locfit's, per draw
-    rows = [("global: RSS / (n - 2 nu1 + nu2)", *_cover(err, sigma[:, None] * norm[None, :], z, c), "")]
+    rows = [("global: RSS / (n - 2 nu1 + nu2)", *_cover(err, sigma[:, None] * norm[None, :], z, c), ""),
+            ("global, covering E f (the smoothed truth)",
+             *_cover(np.abs(Y @ Lq.T - Lq @ truth(x)), sigma[:, None] * norm[None, :], z, c),
+             f"largest bias / se = {np.max(np.abs(Lq @ truth(x) - truth(q)) / (sd * norm)):.2f}")]
     for name, pilot, corrected in (("local (the estimator's)", 1, False), ("local, residuals / dof factor", 1, True),
                                    ("local, dof, pilot 4h", 4, True), ("local, dof, pilot 8h", 8, True)):
         A = weights_and_derivative(q, x, pilot * bandwidth, order=0)[0] / (dof if corrected else np.ones(n))[None, :]
