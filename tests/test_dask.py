@@ -323,10 +323,28 @@ def test_leave_one_out_fit_on_the_cluster_equals_the_in_memory_fit(on_cluster, c
     np.testing.assert_allclose(got.loo_mse_, want.loo_mse_, rtol=1e-9)
     np.testing.assert_allclose(got.edf_, want.edf_, rtol=1e-9)
     np.testing.assert_allclose(got.residuals_, want.residuals_, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got.residual_variance_, want.residual_variance_, rtol=1e-9)
     np.testing.assert_array_equal(got.X_, want.X_)
     Q = chapter.x_test[:, None]
     np.testing.assert_allclose(got.predict(Q), want.predict(Q), rtol=1e-8)
+    np.testing.assert_allclose(got.predict(Q, return_std=True)[1], want.predict(Q, return_std=True)[1], rtol=1e-8)
     assert got.n_features_in_ == 1 and got._y_1d
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "triangular", "tricube"])  # squares: Gaussian at h / sqrt 2; SQUARES
+def test_fit_on_dask_arrays_has_the_in_memory_residual_variance(kernel):
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(11)
+    X = rng.uniform(0, 5, (120, 1))
+    Y = np.c_[np.sin(X[:, 0]), np.cos(X[:, 0])] + rng.normal(0, 0.2, (120, 2))
+    for y in (Y, Y[:, 0]):
+        want = nw.NadarayaWatsonRegressor(kernel=kernel, bandwidth=0.6, variance="global").fit(X, y)
+        got = nw.NadarayaWatsonRegressor(kernel=kernel, bandwidth=0.6, variance="global").fit(
+            da.from_array(X, chunks=(50, 1)), da.from_array(y, chunks=50))
+        assert np.shape(got.residual_variance_) == np.shape(want.residual_variance_)
+        np.testing.assert_allclose(got.residual_variance_, want.residual_variance_, rtol=1e-9)
+        Q = np.linspace(0, 5, 9)[:, None]  # variance="global": the standard errors use it
+        np.testing.assert_allclose(got.predict(Q, return_std=True)[1], want.predict(Q, return_std=True)[1], rtol=1e-8)
 
 
 def test_select_bandwidth_with_dask_arrays(on_cluster):

@@ -108,7 +108,7 @@ def test_multi_output_and_dataframe():
 
 def test_standard_errors_and_interval(chapter):
     d = chapter
-    model = NadarayaWatsonRegressor().fit(d.x_train[:, None], d.y_train)
+    model = NadarayaWatsonRegressor(variance="local").fit(d.x_train[:, None], d.y_train)
     Q = d.x_test[:, None]
     pred, std = model.predict(Q, return_std=True)
     assert np.all(std > 0)
@@ -116,6 +116,9 @@ def test_standard_errors_and_interval(chapter):
     a = model.attention_weights(Q)
     local_var = a @ (model.residuals_[:, 0] ** 2)
     np.testing.assert_allclose(std, np.sqrt(local_var * (a**2).sum(1)), rtol=1e-10)
+    # the default: locfit's global residual variance times the same sum
+    _, global_std = NadarayaWatsonRegressor().fit(d.x_train[:, None], d.y_train).predict(Q, return_std=True)
+    np.testing.assert_allclose(global_std, np.sqrt(model.residual_variance_ * (a**2).sum(1)), rtol=1e-10)
     np.testing.assert_allclose(model.effective_neighbours(Q), 1 / (a**2).sum(1), rtol=1e-10)
     lo, hi = model.predict_interval(Q, alpha=0.1)
     np.testing.assert_allclose((hi - lo) / 2, 1.6448536269514722 * std, rtol=1e-10)
@@ -126,7 +129,7 @@ def test_standard_errors_and_interval(chapter):
 def test_local_linear_standard_errors_match_explicit_weights():
     rng = np.random.default_rng(3)
     X, y = rng.uniform(0, 5, (80, 1)), rng.normal(size=80)
-    model = NadarayaWatsonRegressor(bandwidth=0.6, order=1).fit(X, y)
+    model = NadarayaWatsonRegressor(bandwidth=0.6, order=1, variance="local").fit(X, y)
     Q = np.array([[0.1], [2.5]])
     _, std = model.predict(Q, return_std=True)
     for i, q in enumerate(Q[:, 0]):

@@ -1,5 +1,6 @@
 """Model files are validated before they are trusted (issue 9, item 5)."""
 
+import copy
 import io
 import json
 import subprocess
@@ -204,6 +205,27 @@ def test_format_versions(saved, tmp_path):
     assert "has model format version 1; this nadaraya reads version 1" not in str(info.value)
     with pytest.raises(ValueError, match="has model format version 0; this nadaraya reads version 1"):
         NadarayaWatsonRegressor.load(_corrupt(saved, tmp_path, _set("format_version", 0)))
+
+
+def test_a_file_keeps_the_variance_it_was_fitted_with(saved, tmp_path):
+    """The default is variance="global"; a file fitted with the local variance (the default before) stays local,
+    and so does one written before the parameter existed (no "variance", no "residual_variance")."""
+    Q = np.array([[0.5], [2.5], [4.5]])
+    model = NadarayaWatsonRegressor.load(saved)
+    assert model.variance == "global"
+    local_std = copy.deepcopy(model).set_params(variance="local").predict(Q, return_std=True)[1]
+    assert not np.allclose(local_std, model.predict(Q, return_std=True)[1])
+
+    def local(m):
+        m["params"]["variance"] = "local"
+
+    def before_the_parameter(m):
+        del m["params"]["variance"], m["residual_variance"]
+
+    for edit in (local, before_the_parameter):
+        old = NadarayaWatsonRegressor.load(_corrupt(saved, tmp_path, edit))
+        assert old.variance == "local"
+        np.testing.assert_array_equal(old.predict(Q, return_std=True)[1], local_std)
 
 
 def test_a_classifier_file_is_validated_too(tmp_path):

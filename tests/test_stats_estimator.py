@@ -136,8 +136,10 @@ def test_residual_variance_and_global_standard_errors_equal_locfit():
     np.testing.assert_allclose(model.residual_variance_, case["rv"], rtol=1e-10)
     _, se = model.predict(x[:, None], return_std=True)
     np.testing.assert_allclose(se, case["se_data"], rtol=1e-9)
-    local = NWR(bandwidth=h, order=1).fit(x[:, None], y)
-    assert not np.allclose(local.predict(x[:, None], return_std=True)[1], se)  # the default stays local
+    default = NWR(bandwidth=h, order=1).fit(x[:, None], y)
+    np.testing.assert_array_equal(default.predict(x[:, None], return_std=True)[1], se)  # the default is global
+    local = NWR(bandwidth=h, order=1, variance="local").fit(x[:, None], y)
+    assert not np.allclose(local.predict(x[:, None], return_std=True)[1], se)
 
 
 def test_simultaneous_band_uses_locfits_critical_value():
@@ -167,10 +169,10 @@ def test_simultaneous_band_in_two_dimensions_is_simulated_over_the_queries():
 
 def test_neighbours_variance_and_residual_variance_survive_save_and_load(tmp_path):
     x, y = xy("mcycle")
-    model = NWR(bandwidth=None, order=2, neighbours=0.2, variance="global").fit(x[:, None], y)
+    model = NWR(bandwidth=None, order=2, neighbours=0.2, variance="local").fit(x[:, None], y)
     model.save(tmp_path / "m.npz")
     back = NWR.load(tmp_path / "m.npz")
-    assert back.neighbours == 0.2 and back.variance == "global" and back.bandwidth is None
+    assert back.neighbours == 0.2 and back.variance == "local" and back.bandwidth is None
     assert back.residual_variance_ == model.residual_variance_
     q = np.linspace(5, 50, 7)[:, None]
     for a, b in zip(back.predict(q, return_std=True), model.predict(q, return_std=True)):

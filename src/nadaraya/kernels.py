@@ -417,7 +417,8 @@ def square(kernel) -> tuple[Kernel, float]:
 
 
 def get_kernel(kernel: str | Kernel) -> Kernel:
-    """Return the :class:`Kernel` named ``kernel`` (or ``kernel`` itself).
+    """Return the :class:`Kernel` named ``kernel`` (or ``kernel`` itself): one of :data:`KERNELS`, or of
+    :data:`SQUARES` (``"tricube^2"``).
 
     Raises
     ------
@@ -430,8 +431,11 @@ def get_kernel(kernel: str | Kernel) -> Kernel:
         return kernel
     if not isinstance(kernel, str):
         raise TypeError(f"kernel must be a kernel name (str), got {type(kernel).__name__}")
+    name = kernel.lower()
+    if name in SQUARES:
+        return SQUARES[name]
     try:
-        return KERNELS[kernel.lower()]
+        return KERNELS[name]
     except KeyError:
         raise ValueError(
             f"kernel must be one of {', '.join(sorted(KERNELS))}; got {kernel!r}"

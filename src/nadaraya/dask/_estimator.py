@@ -14,6 +14,7 @@ import numpy as np
 
 from .._checks import is_dask_collection
 from .._optional import require
+from ..kernels import square
 from ..pooling import EmptySupportWarning
 from ._graph import attention_pool, log_kernel_sums
 from ._inputs import _align, _as_dask
@@ -83,6 +84,7 @@ class RegressorFit:
     loo_mse: float
     residuals: np.ndarray
     edf: float
+    residual_variance: float | np.ndarray
 
 
 def fit_regression(X, y, *, kernel, bandwidth, order=0, categorical=None, sample_weight=None, progress=None,
@@ -93,9 +95,11 @@ def fit_regression(X, y, *, kernel, bandwidth, order=0, categorical=None, sample
     estimator parameter. The bandwidth (``"loo"``: :func:`search_bandwidth`, the
     scalar search, so with several features it can differ from the in-memory
     fit, which then refines each feature; a rule; or given) and the
-    diagnostics (leave-one-out error, residuals, degrees of freedom) are
-    computed on the cluster. The training data are gathered once, after the
-    search, as NumPy arrays: predicting needs them. ``owner`` names the
+    diagnostics (leave-one-out error, residuals, degrees of freedom, locfit's
+    residual variance ``RSS / (n - 2 nu1 + nu2)`` as in memory, ``nu2`` with the
+    kernel's square, :func:`nadaraya.kernels.square`) are computed on the
+    cluster. The training data are gathered once, after the search, as NumPy arrays:
+    predicting needs them. ``owner`` names the
     estimator in messages.
     """
     if order != 0:
@@ -122,11 +126,19 @@ def fit_regression(X, y, *, kernel, bandwidth, order=0, categorical=None, sample
         h = np.broadcast_to(np.asarray(bandwidth, dtype=np.float64).reshape(-1), (d,)).copy()
     loo = attention_pool(x, x, Y, kernel=kernel.name, bandwidth=h, exclude_self=True)
     fitted = attention_pool(x, x, Y, kernel=kernel.name, bandwidth=h)
-    self_weight = da.exp(-log_kernel_sums(x, x, kernel=kernel.name, bandwidth=h))  # K(0) = 1 over the kernel sum
+    log_sums = log_kernel_sums(x, x, kernel=kernel.name, bandwidth=h)
+    self_weight = da.exp(-log_sums)  # K(0) = 1 over the kernel sum: the hat diagonal
+    # sum_j a_ij^2 = sum_j K_ij^2 / (sum_j K_ij)^2, summed over i: nu2 = tr H'H
+    sq, factor = square(kernel)
+    norm2 = da.exp(log_kernel_sums(x, x, kernel=sq.name, bandwidth=h * factor) - 2 * log_sums)
     resid = ((loo - Y) ** 2).sum(axis=1)
     ok = da.isfinite(resid)
-    X_, y_, fitted_, loo_sum, loo_count, edf = dask.compute(
-        x, Y, fitted, da.where(ok, resid, 0).sum(), ok.sum(), da.nansum(self_weight)
+    X_, y_, fitted_, loo_sum, loo_count, edf, norm2_ = dask.compute(
+        x, Y, fitted, da.where(ok, resid, 0).sum(), ok.sum(), da.nansum(self_weight), norm2
     )
+    dof = X_.shape[0] - 2 * float(edf) + float(np.nansum(norm2_))
+    rss = ((y_ - fitted_) ** 2).sum(axis=0)
+    sigma2 = rss / dof if dof > 0 else np.full_like(rss, np.nan)
     return RegressorFit(X=X_, y=y_, y_1d=bool(y_1d), h=h, loo_mse=float(loo_sum / loo_count) if loo_count else np.nan,
-                        residuals=y_ - fitted_, edf=float(edf))
+                        residuals=y_ - fitted_, edf=float(edf),
+                        residual_variance=float(sigma2[0]) if y_1d else sigma2)

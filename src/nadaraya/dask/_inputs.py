@@ -12,7 +12,7 @@ import numpy as np
 
 from .._checks import check_bandwidth, check_lengths, check_positive_int, is_dask_collection
 from .._optional import require
-from ..kernels import KERNELS, get_kernel
+from ..kernels import KERNELS, get_kernel, registered
 
 da = require("dask.array", "dask")
 
@@ -77,9 +77,10 @@ def _as_dask(x, name: str, rows=None, *, shapes=("(m,)", "(m, d)"), object_ok=Fa
 
 
 def _registry_kernel(kernel):
-    """A kernel of :data:`nadaraya.KERNELS` (the tasks name it; the workers look it up), or a ValueError."""
+    """A kernel of :data:`nadaraya.KERNELS` or its square (the tasks name it; the workers look it up), or a
+    ValueError."""
     kern = get_kernel(kernel)
-    if KERNELS.get(kern.name) is not kern:
+    if not registered(kern):
         raise ValueError(
             f"nadaraya.dask supports the kernels {', '.join(KERNELS)} (by name or as nadaraya.KERNELS[name]); "
             f"got a kernel built by the caller, {kern.name!r}: use attention_pool in memory for it"

@@ -20,7 +20,7 @@ import numpy as np
 from .. import engines
 from .._checks import bandwidth_divisor, check_finite
 from ..engines.state import Partials, merge
-from ..kernels import KERNELS
+from ..kernels import get_kernel
 
 __all__ = ["shard_engine", "extent_task", "divisor_task", "partials_task", "shard_partials"]
 
@@ -76,7 +76,7 @@ def partials_task(q, k, v, divisor, kernel_name, exclude_self, q_start, k_start,
         _scaled(q, dtype, divisor),
         _scaled(k, dtype, divisor),
         _scaled(v, dtype, None),
-        KERNELS[kernel_name],
+        get_kernel(kernel_name),
         exclude_self,
         k_start - q_start,
         exact=exact,

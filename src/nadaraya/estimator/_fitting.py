@@ -124,7 +124,7 @@ def regression_predict(est, Z, return_std=False):
         pred, _ = local_fit(smoother_of(est), Z, est.y_, est.h_)
         report_empty(est, pred, stacklevel=3)
         return pred[:, 0] if est._y_1d else pred
-    variance = est.residual_variance_ if getattr(est, "variance", "local") == "global" else None
+    variance = est.residual_variance_ if getattr(est, "variance", "global") == "global" else None
     pred, std = diag.predict_with_std(smoother_of(est), Z, est.y_, est.h_, est.residuals_, variance)
     report_empty(est, pred, stacklevel=3)
     return (pred[:, 0], std[:, 0]) if est._y_1d else (pred, std)
@@ -153,7 +153,7 @@ class PlainRegressor:
     ESTIMATOR = "NadarayaWatsonRegressor"
     #: Its parameters and their defaults (tests/test_startup.py checks them against the estimator's ``__init__``).
     DEFAULTS = {"kernel": "gaussian", "bandwidth": "loo", "order": 0, "categorical": None, "method": "auto",
-                "neighbours": None, "variance": "local", "ordered": None}
+                "neighbours": None, "variance": "global", "ordered": None}
     #: Each parameter's checker, as the estimator declares them.
     _parameter_checks = P.REGRESSOR_CHECKS
 

@@ -272,6 +272,8 @@ def load(classes, cls, path, expected=None):
         params = meta["params"]
         bad = sorted(set(params) - set(allowed))
         c.require(not bad, "params", f"has unknown parameter {bad[0]!r}" if bad else "")
+        if "variance" in allowed and "variance" not in params:  # written before the parameter: local then
+            params = {**params, "variance": "local"}
         est = target(**params)
         try:
             checked = validate_params(est)

@@ -66,9 +66,9 @@ def NEIGHBOURS(value):
 
 
 def VARIANCE(value):
-    """"local" (the local residual variance) or "global" (locfit's sigma^2)."""
-    if value not in ("local", "global"):
-        raise ValueError(f"variance must be 'local' or 'global'; got {value!r}")
+    """"global" (locfit's sigma^2) or "local" (the local residual variance)."""
+    if value not in ("global", "local"):
+        raise ValueError(f"variance must be 'global' or 'local'; got {value!r}")
     return value
 
 

@@ -53,9 +53,13 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
         locfit's extrapolation) and ``c`` = 2.5 (Gaussian), 3 (Laplace), 1 (compact kernels).
         In d > 1 the distance is measured in units of the bandwidth (raw units with
         ``bandwidth=None``). Pooled with per-query bandwidths by the dense engine's blocks.
-    variance : {"local", "global"}, default "local"
-        Standard errors ``sigma * ||l(x)||`` with the local residual variance, or with
-        locfit's global ``residual_variance_`` (then equal to locfit's ``se.fit``).
+    variance : {"global", "local"}, default "global"
+        Standard errors ``sigma * ||l(x)||`` with locfit's global ``residual_variance_``
+        (then equal to locfit's ``se.fit``), or with the local residual variance (the
+        attention-weighted mean of squared in-sample residuals at the same bandwidth:
+        it follows a noise level that changes with x, but it is noisy and biased low,
+        so its bands under-cover unless each bandwidth holds many points; see the
+        bands guide).
 
     Attributes
     ----------
@@ -85,7 +89,7 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
     _parameter_checks = P.REGRESSOR_CHECKS
 
     def __init__(self, kernel="gaussian", bandwidth="loo", order=0, *, categorical=None, method="auto",
-                 neighbours=None, variance="local", ordered=None):
+                 neighbours=None, variance="global", ordered=None):
         self.kernel = kernel
         self.bandwidth = bandwidth
         self.order = order
@@ -119,16 +123,16 @@ class NadarayaWatsonRegressor(RegressorMixin, _NadarayaWatsonBase):
         d = r.X.shape[1]
         self._restore(dict(n_features_in_=d, n_continuous_=d, X_=r.X, y_=r.y, groups_=np.arange(d), sample_weight_=None,
                            _y_1d=r.y_1d, h_=r.h, bandwidth_=r.h.copy(), loo_mse_=r.loo_mse, residuals_=r.residuals,
-                           edf_=r.edf))
+                           edf_=r.edf, residual_variance_=r.residual_variance))
         return self
 
     def predict(self, X, return_std=False):
         """Predictions (m,) or (m, k); with ``return_std`` also their pointwise standard errors.
 
-        The standard error is ``sigma(q) * sqrt(sum_j l_j(q)**2)``: the local
-        residual variance (the attention-weighted mean of squared in-sample
-        residuals) times the squared norm of the effective weights — a band
-        for the regression function that ignores the smoothing bias. A dask
+        The standard error is ``sigma(q) * sqrt(sum_j l_j(q)**2)``: the residual
+        standard deviation (``variance``: locfit's global one, or the local one)
+        times the norm of the effective weights — a band for the regression
+        function that ignores the smoothing bias. A dask
         array X gives lazy dask arrays (:func:`nadaraya.dask.predict_regressor`).
         """
         if is_dask_collection(X):  # the Dask path lives in nadaraya.dask
