@@ -10,7 +10,8 @@ Orders live in :data:`SYSTEMS`: order 0 is the ratio of two pooled sums; an
 order p ≥ 1 builds each query's normal equations ``A beta = B`` (A: (m, P, P),
 B: (m, P, k); P monomials of degree ≤ p in the continuous features, by
 degree: intercept first, then the d slopes) from pooled raw moments of the
-standardised inputs, shifted to each query by the binomial expansion
+standardised inputs about a centre near the queries (one per cell of
+queries), shifted to each query by the binomial expansion
 (:func:`polynomial_system`, any order). Order 1 keeps its hand-expanded form
 (:func:`_linear_system`, the same numbers as before). An order is offered to
 users by its entry in :data:`ORDERS`. Imports :mod:`nadaraya.pooling` and, for infinite and nearest-neighbour
@@ -33,6 +34,9 @@ from ..stats.nn import nn_bandwidths, varying_pooler
 
 __all__ = ["Smoother", "ORDERS", "SYSTEMS", "pool", "local_fit", "centering", "loo_loss", "polynomial_system",
            "monomials"]
+
+#: Most poolings one order ≥ 2 system makes (cells of queries, each with its own centre).
+MAX_CELLS = 256
 
 #: Polynomial orders the estimator accepts, with their names for messages.
 ORDERS = {0: "local constant", 1: "local linear", 2: "local quadratic", 3: "local cubic"}
@@ -159,28 +163,82 @@ def _shift(moments, index, delta, q):
     return total
 
 
+def _cells(q, scale, order):
+    """The query rows in cells at most ``10**(2 / order)`` units ``scale`` wide: ``(rows, centre, unit)`` each.
+
+    Shifting moments of degree ``2 p`` about a centre ``r`` bandwidths away loses about ``r**(2 p)``
+    in relative accuracy, so a cell spans at most ``10**(2 / p)`` bandwidths (~1e4 eps); at most
+    :data:`MAX_CELLS` cells (beyond that they widen). ``unit`` (≥ ``scale``, ≥ the cell's reach)
+    keeps every power of ``(x - centre) / unit`` of the keys near the cell finite.
+    """
+    width = 10.0 ** (2.0 / order)
+    while True:
+        cell = np.floor((q - q.min(axis=0)) / (width * scale)).astype(np.int64)
+        labels, inverse = np.unique(cell, axis=0, return_inverse=True)
+        if len(labels) <= MAX_CELLS:
+            break
+        width *= 2.0
+    out = []
+    for g in range(len(labels)):
+        rows = np.flatnonzero(inverse.reshape(-1) == g)
+        centre = q[rows].mean(axis=0)
+        out.append((rows, centre, np.maximum(scale, np.abs(q[rows] - centre).max(axis=0))))
+    return out
+
+
+def _cell_scale(sm: Smoother, Q, h):
+    """The smallest kernel width per continuous column, in sd units, capped at 1 (the cells' unit)."""
+    dc = sm.n_continuous
+    width = query_bandwidths(sm, Q, h)[:, :dc].min(axis=0) if sm.neighbours is not None and len(Q) else h[:dc]
+    width = np.where(np.isfinite(width), width / sm.center[1], 1.0)
+    return np.minimum(np.maximum(width, np.finfo(float).tiny), 1.0)
+
+
 def polynomial_system(order: int):
-    """The normal-equation builder of local polynomials of degree ``order`` (any order ≥ 1)."""
+    """The normal-equation builder of local polynomials of degree ``order`` (any order ≥ 1).
+
+    Raw moments of degree ≤ ``2 order`` are pooled about a centre near the queries (one
+    pooling per cell of queries, :func:`_cells`), shifted to each query by the binomial
+    expansion and returned in the standardised units of ``sm.center``. Leave-one-out (the
+    engines leave key i out of query i only when every key is a query) pools about the data's
+    mean, one centre for all: it loses up to ``(|x - mean| / h)**(2 order)`` eps, which a
+    bandwidth search's criterion tolerates and which keeps the search at one pooling per trial.
+    """
+
+    def moments(X, Y, w, centre, unit, basis, wide):
+        U = (X - centre) / unit
+        return np.concatenate([w[:, None] * _powers(U, wide), (w[:, None, None] * _powers(U, basis)[:, :, None]
+                                                              * Y[:, None, :]).reshape(len(X), -1)], axis=1)
+
+    def system(pooled, v, unit, basis, wide, k):
+        """A, B about the queries (``v``: their offsets from the centre in ``unit``), in sd units."""
+        m, P = len(v), len(basis)
+        S, T = pooled[:, : len(wide)], pooled[:, len(wide) :].reshape(m, P, k)
+        s_index, t_index = {g: i for i, g in enumerate(wide)}, {g: i for i, g in enumerate(basis)}
+        A = np.empty((m, P, P))
+        for a, b in itertools.combinations_with_replacement(range(P), 2):
+            delta = tuple(x + y for x, y in zip(basis[a], basis[b]))
+            A[:, a, b] = A[:, b, a] = _shift(S, s_index, delta, v) * np.prod(unit ** np.array(delta))
+        B = np.stack([_shift(T[:, :, j], t_index, alpha, v) * np.prod(unit ** np.array(alpha))
+                      for alpha in basis for j in range(k)], axis=1)
+        return A, B.reshape(m, P, k)
 
     def build(sm: Smoother, Q, Y, h, w, exclude_self, kernel):
-        n, k = Y.shape
-        dc = sm.n_continuous
+        k, dc = Y.shape[1], sm.n_continuous
         mu, sd = sm.center
         X, q = (sm.X[:, :dc] - mu) / sd, (Q[:, :dc] - mu) / sd
         basis, wide = monomials(dc, order), monomials(dc, 2 * order)
-        cols = [w[:, None] * _powers(X, wide),
-                (w[:, None, None] * _powers(X, basis)[:, :, None] * Y[:, None, :]).reshape(n, len(basis) * k)]
-        pooled = pool(sm, Q, np.concatenate(cols, axis=1), h, exclude_self, kernel)
-        S = pooled[:, : len(wide)]
-        T = pooled[:, len(wide) :].reshape(Q.shape[0], len(basis), k)
-        s_index = {g: i for i, g in enumerate(wide)}
-        t_index = {g: i for i, g in enumerate(basis)}
-        A = np.empty((Q.shape[0], len(basis), len(basis)))
-        for a, b in itertools.combinations_with_replacement(range(len(basis)), 2):
-            delta = tuple(x + y for x, y in zip(basis[a], basis[b]))
-            A[:, a, b] = A[:, b, a] = _shift(S, s_index, delta, q)
-        B = np.stack([_shift(T[:, :, j], t_index, alpha, q) for alpha in basis for j in range(k)], axis=1)
-        return A, B.reshape(Q.shape[0], len(basis), k)
+        A, B = np.empty((len(Q), len(basis), len(basis))), np.empty((len(Q), len(basis), k))
+        if exclude_self or not len(Q):
+            cells = [(np.arange(len(Q)), np.zeros(dc), np.ones(dc))]
+        else:
+            cells = _cells(q, _cell_scale(sm, Q, np.broadcast_to(np.asarray(h, dtype=np.float64), (sm.X.shape[1],))),
+                           order)
+        for rows, centre, unit in cells:
+            pooled = pool(sm, Q[rows], moments(X, Y, w, centre, unit, basis, wide), h, exclude_self, kernel)
+            with np.errstate(invalid="ignore", over="ignore"):
+                A[rows], B[rows] = system(pooled, (q[rows] - centre) / unit, unit, basis, wide, k)
+        return A, B
 
     return build
 
