@@ -155,6 +155,26 @@ write_json("locfit", list(cases = lapply(nn_cases, function(cs) {
              df = arr(as.numeric(fd$dp[c("df1", "df2")])),
              fit_queries = arr(as.vector(at_q$fit)), l_norm_queries = arr(as.vector(at_q$se.fit / at_q$residual.scale))))
 })))
+# ---- locfit's derivatives (deriv = k: k! beta_k, its basis being (x - t)^j / j!) next to the exact weighted
+# least squares (lm.wfit). At degree >= 2 locfit solves its normal equations by a Jacobi eigen-decomposition
+# (m_eigen.c) whose rotation angle, sqrt((1 - cos 2t) / 2), cancels for small off-diagonals and which stops at
+# |r_ij| <= 3.2e-8: its coefficients carry that solver's error (1.6e-5 for cars, h = 2.65, deg 3, deriv 1) ----
+deriv_cases <- list(list(data = "cars", h = 2.65, deg = 3), list(data = "cars", h = 2.65, deg = 2),
+                    list(data = "mcycle", h = 5, deg = 3), list(data = "faithful", h = 10, deg = 2),
+                    list(data = "mcycle", h = 5, deg = 1))
+write_json("locfit_deriv", list(cases = lapply(deriv_cases, function(cs) {
+  d <- xy(cs$data)
+  q <- seq(min(d$x), max(d$x), length.out = 17)
+  B <- gauss_lp(d$x, d$y, q, cs$h / 2.5, cs$deg)  # locfit's gauss kernel is exp(-(2.5 u)^2 / 2)
+  lf <- lapply(0:cs$deg, function(k) {
+    fk <- locfit(d$y ~ lp(d$x, h = cs$h, deg = cs$deg), kern = "gauss", ev = q, deriv = if (k) rep(1, k) else NULL)
+    arr(as.vector(predict(fk, where = "ev")))
+  })
+  names(lf) <- paste0("drv", 0:cs$deg)
+  exact <- lapply(0:cs$deg, function(k) arr(factorial(k) * B[, k + 1]))
+  names(exact) <- paste0("drv", 0:cs$deg)
+  c(cs, list(queries = arr(q), locfit = lf, exact = exact))
+})))
 cat("wrote", outdir, "\n")
 
 # ---- AICc and GCV of local constant / linear fits (exact hat matrices), and their global minima ----

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _diagnostics as diag
 from . import _modelfile
-from ._categorical import Encoding, refuse_text_columns
+from ._categorical import Encoding, finite_bandwidths, refuse_text_columns
 from ._fitting import Fit, fit_smoother, report_empty, smoother_of
 from ._localpoly import Smoother, local_fit
 from ._params import validate_params
@@ -51,6 +51,19 @@ class _NadarayaWatsonBase(BaseEstimator):
     def _encoding(self) -> Encoding:
         return Encoding(list(getattr(self, "categorical_indices_", [])), list(getattr(self, "categories_", [])),
                         list(getattr(self, "ordered_indices_", [])), list(getattr(self, "ordered_levels_", [])))
+
+    @property
+    def effective_bandwidth_(self):
+        """``bandwidth_`` with a finite stand-in for each value that code expecting finite numbers cannot use.
+
+        A continuous feature's ``inf`` (smoothed out) becomes ``1e16 * max |x|`` of its training
+        values, an ordered feature's ``lambda = 1`` the largest double below 1: each kernel factor
+        is the same to rounding, so ``bandwidth=effective_bandwidth_`` refits the same model and
+        statsmodels' ``KernelReg(bw=...)`` takes it
+        (:func:`~nadaraya.estimator._categorical.finite_bandwidths`).
+        """
+        check_is_fitted(self, "h_")
+        return finite_bandwidths(self.bandwidth_, self.X_, self.n_continuous_, getattr(self, "ordered_levels_", ()))
 
     def _smoother(self) -> Smoother:
         """The fitted smoother (its bandwidth is ``h_``, passed separately)."""

@@ -1,7 +1,7 @@
 """Unordered categorical features: integer codes, one-hot embedding, and the Aitchison–Aitken bandwidth.
 
 The Aitchison–Aitken kernel ``K(a, b) = 1 - lambda`` if ``a == b`` else
-``lambda / (c - 1)`` (c levels, ``0 < lambda < (c - 1) / c``) is, up to a
+``lambda / (c - 1)`` (c levels, ``0 < lambda <= (c - 1) / c``) is, up to a
 constant, a Gaussian on the feature's one-hot embedding with bandwidth
 ``h = 1 / sqrt(log((1 - lambda) (c - 1) / lambda))``: that is how it is
 computed. Pure functions of their arguments; imports only NumPy (and pandas
@@ -17,7 +17,8 @@ import numpy as np
 
 from ..stats import ordered as wvr
 
-__all__ = ["Encoding", "search_columns", "refuse_text_columns", "aa_bandwidth", "aa_lambda", "categorical_indices", "column_bandwidths", "feature_bandwidths"]
+__all__ = ["Encoding", "search_columns", "refuse_text_columns", "aa_bandwidth", "aa_lambda", "categorical_indices", "column_bandwidths", "feature_bandwidths",
+           "finite_bandwidths"]
 
 
 def aa_bandwidth(lam, c):
@@ -177,12 +178,13 @@ def column_bandwidths(given, groups, n_continuous, categories, levels=()) -> np.
     for j, cats in enumerate(categories):
         lam = given[n_continuous + j]
         c = max(len(cats), 2)
-        if not 0 < lam < (c - 1) / c:
+        if not 0 < lam <= (c - 1) / c:
             raise ValueError(
                 f"the bandwidth of categorical feature {j} is the Aitchison–Aitken lambda and must lie in "
-                f"(0, {(c - 1) / c:.3g}); got {lam}"
+                f"(0, {(c - 1) / c:.3g}]; got {lam}"
             )
-        h_cols[groups == n_continuous + j] = aa_bandwidth(lam, c)
+        # lambda = (c - 1) / c weighs every level alike: h = inf, what feature_bandwidths reports for it
+        h_cols[groups == n_continuous + j] = np.inf if lam == aa_lambda(np.inf, c) else aa_bandwidth(lam, c)
     return h_cols
 
 
@@ -197,3 +199,28 @@ def feature_bandwidths(h_cols, groups, n_continuous, categories, levels=()) -> n
         f = n_continuous + len(categories) + j
         feat_h[f] = wvr.smoothing(feat_h[f])
     return feat_h
+
+
+#: An infinite bandwidth's finite stand-in is this many times the largest |x| of the feature.
+FINITE_INFINITY = 1e16
+
+
+def finite_bandwidths(bandwidths, X, n_continuous, levels=()) -> np.ndarray:
+    """``bandwidth_`` (one value per feature) with finite stand-ins that fit the same: ``effective_bandwidth_``.
+
+    A continuous feature's ``inf`` becomes ``FINITE_INFINITY * max |x|`` over its training values
+    (``X``'s column; 1 when all are 0): for points within that reach ``|x - x'| / h <= 2e-16``, so
+    every kernel's factor for the feature is 1 to rounding. An ordered feature's Wang–van Ryzin
+    ``lambda = 1`` (its thermometer bandwidth infinite; statsmodels' ``wang_ryzin`` is 0 there, 0/0
+    in a fit) becomes the largest double below 1, whose ``lambda**|a - b|`` is 1 to rounding
+    (``|a - b| * 1.1e-16``). Other values are finite and usable already and stay as they are.
+    """
+    out = np.array(bandwidths, dtype=np.float64)
+    for j in range(n_continuous):
+        if np.isinf(out[j]):
+            reach = float(np.max(np.abs(X[:, j]), initial=0.0))
+            out[j] = min(FINITE_INFINITY * (reach if reach > 0 else 1.0), np.finfo(np.float64).max)
+    for j in range(len(out) - len(levels), len(out)):
+        if out[j] == 1.0:
+            out[j] = np.nextafter(1.0, 0.0)
+    return out

@@ -18,6 +18,19 @@ class NadarayaWatsonClassifier(ClassifierMixin, _NadarayaWatsonBase):
     The bandwidth is chosen by leave-one-out log-loss ("loo"), or a rule of
     thumb, or given. Same kernels and options as :class:`NadarayaWatsonRegressor`.
 
+    Attributes
+    ----------
+    bandwidth_ : ndarray (n_features,)
+        One value per feature, as :class:`NadarayaWatsonRegressor`'s (continuous features first,
+        then the categorical and the ordered ones; h, or a lambda). ``inf`` means the search
+        smoothed that continuous feature out: the probabilities ignore it.
+    effective_bandwidth_ : ndarray (n_features,)
+        ``bandwidth_`` with a finite stand-in for ``inf`` (``1e16 * max |x|`` of the feature) and
+        for an ordered lambda of 1 (the largest double below 1): the same fit to rounding, for
+        code that needs finite numbers.
+    classes_ : ndarray (n_classes,)
+        The class labels, in the order of ``predict_proba``'s columns.
+
     Examples
     --------
     >>> import numpy as np, nadaraya as nw

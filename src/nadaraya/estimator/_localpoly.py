@@ -12,7 +12,8 @@ B: (m, P, k); P monomials of degree ≤ p in the continuous features, by
 degree: intercept first, then the d slopes) from their pooled values: order 0
 is the ratio of two pooled sums (P = 1); an order p ≥ 1 shifts pooled raw
 moments of the standardised inputs to each query by the binomial expansion
-(:func:`polynomial_system`, any order; order 1 in a hand-expanded form). One
+(:func:`polynomial_system`, any order; order 1 in a hand-expanded form), for
+p ≥ 2 about a centre near the queries (one per cell of queries). One
 pass (:func:`moments`) gives the normal equations, any extra columns pooled
 with the same weights and, when asked, the log-normalisers ``log sum_j K``
 the diagnostics need. An order is offered to users by its entry in :data:`ORDERS`. Imports :mod:`nadaraya.pooling` and, for infinite and nearest-neighbour
@@ -37,6 +38,9 @@ from ..stats.nn import nn_bandwidths, varying_pooler
 __all__ = ["Smoother", "ORDERS", "SYSTEMS", "Builder", "Moments", "pool", "moments", "moments_with_and_without_self",
            "solve", "slopes_of", "local_fit",
            "centering", "loo_loss", "polynomial_system", "monomials"]
+
+#: Most poolings one order ≥ 2 system makes (cells of queries, each with its own centre).
+MAX_CELLS = 256
 
 #: Polynomial orders the estimator accepts, with their names for messages.
 ORDERS = {0: "local constant", 1: "local linear", 2: "local quadratic", 3: "local cubic"}
@@ -115,19 +119,22 @@ def pool(sm: Smoother, Q, values, h, exclude_self=False, kernel=None, log_sums=F
 class Builder(NamedTuple):
     """The normal equations of one polynomial order, from one pooling of moment columns.
 
-    ``columns(sm, Y, w) -> (n, c)``: the weighted moment columns; ``assemble(sm, Q, pooled, k) -> (A, B)``:
-    the normal matrices A (m, P, P) and right-hand sides B (m, P, k) at the queries from their pooled values.
+    ``columns(sm, Y, w, centre, unit) -> (n, c)``: the weighted moment columns, in the coordinates
+    ``(x - centre) / unit`` of the standardised inputs; ``assemble(sm, Q, pooled, k, centre, unit) -> (A, B)``:
+    the normal matrices A (m, P, P) and right-hand sides B (m, P, k) at the queries from their pooled
+    values, in standardised units. Orders 0 and 1 pool about the data's mean (``centre`` 0, ``unit`` 1);
+    higher orders about each cell of queries (:func:`_cells`).
     """
 
     columns: Callable
     assemble: Callable
 
 
-def _constant_columns(sm: Smoother, Y, w):
+def _constant_columns(sm: Smoother, Y, w, centre=None, unit=None):
     return np.concatenate([w[:, None], w[:, None] * Y], axis=1)
 
 
-def _constant_assemble(sm: Smoother, Q, pooled, k):
+def _constant_assemble(sm: Smoother, Q, pooled, k, centre=None, unit=None):
     return pooled[:, :1, None], pooled[:, None, 1:]
 
 
@@ -137,7 +144,7 @@ def _standardised(sm: Smoother, Z):
     return (Z[:, : sm.n_continuous] - mu) / sd
 
 
-def _linear_columns(sm: Smoother, Y, w):
+def _linear_columns(sm: Smoother, Y, w, centre=None, unit=None):
     n, k = Y.shape
     dc = sm.n_continuous
     X = _standardised(sm, sm.X)
@@ -146,7 +153,7 @@ def _linear_columns(sm: Smoother, Y, w):
                            (w[:, None, None] * X[:, :, None] * Y[:, None, :]).reshape(n, dc * k)], axis=1)
 
 
-def _linear_assemble(sm: Smoother, Q, pooled, k):
+def _linear_assemble(sm: Smoother, Q, pooled, k, centre=None, unit=None):
     """Local-linear normal equations at each query, in standardised coordinates: A (m, dc+1, dc+1), B (m, dc+1, k)."""
     dc = sm.n_continuous
     q = _standardised(sm, Q)
@@ -190,34 +197,72 @@ def _shift(moments, index, delta, q):
 
 
 def polynomial_system(order: int) -> Builder:
-    """The normal-equation builder of local polynomials of degree ``order`` (any order ≥ 1)."""
+    """The normal-equation builder of local polynomials of degree ``order`` (any order ≥ 1).
 
-    def columns(sm: Smoother, Y, w):
-        n, k = Y.shape
-        X = _standardised(sm, sm.X)
+    Raw moments of degree ≤ ``2 order`` of ``(x - centre) / unit`` (standardised inputs), shifted
+    to each query by the binomial expansion and returned in standardised units.
+    """
+
+    def columns(sm: Smoother, Y, w, centre, unit):
+        n = Y.shape[0]
+        U = (_standardised(sm, sm.X) - centre) / unit
         basis, wide = monomials(sm.n_continuous, order), monomials(sm.n_continuous, 2 * order)
-        return np.concatenate([w[:, None] * _powers(X, wide),
-                               (w[:, None, None] * _powers(X, basis)[:, :, None] * Y[:, None, :]).reshape(n, -1)],
+        return np.concatenate([w[:, None] * _powers(U, wide),
+                               (w[:, None, None] * _powers(U, basis)[:, :, None] * Y[:, None, :]).reshape(n, -1)],
                               axis=1)
 
-    def assemble(sm: Smoother, Q, pooled, k):
-        q = _standardised(sm, Q)
+    def assemble(sm: Smoother, Q, pooled, k, centre, unit):
+        v = (_standardised(sm, Q) - centre) / unit
         basis, wide = monomials(sm.n_continuous, order), monomials(sm.n_continuous, 2 * order)
-        S = pooled[:, : len(wide)]
-        T = pooled[:, len(wide) :].reshape(Q.shape[0], len(basis), k)
-        s_index = {g: i for i, g in enumerate(wide)}
-        t_index = {g: i for i, g in enumerate(basis)}
-        A = np.empty((Q.shape[0], len(basis), len(basis)))
-        for a, b in itertools.combinations_with_replacement(range(len(basis)), 2):
+        m, P = Q.shape[0], len(basis)
+        S, T = pooled[:, : len(wide)], pooled[:, len(wide) :].reshape(m, P, k)
+        s_index, t_index = {g: i for i, g in enumerate(wide)}, {g: i for i, g in enumerate(basis)}
+        A = np.empty((m, P, P))
+        for a, b in itertools.combinations_with_replacement(range(P), 2):
             delta = tuple(x + y for x, y in zip(basis[a], basis[b]))
-            A[:, a, b] = A[:, b, a] = _shift(S, s_index, delta, q)
-        B = np.empty((Q.shape[0], len(basis), k))
+            A[:, a, b] = A[:, b, a] = _shift(S, s_index, delta, v) * np.prod(unit ** np.array(delta))
+        B = np.empty((m, P, k))
         for i, alpha in enumerate(basis):
             for j in range(k):
-                B[:, i, j] = _shift(T[:, :, j], t_index, alpha, q)
+                B[:, i, j] = _shift(T[:, :, j], t_index, alpha, v) * np.prod(unit ** np.array(alpha))
         return A, B
 
     return Builder(columns, assemble)
+
+
+def _cells(sm: Smoother, Q, h, order, exclude_self):
+    """The queries' cells ``(rows, centre, unit)``, in standardised coordinates, that one pooling serves each.
+
+    Orders 0 and 1, and leave-one-out (the engines leave key i out of query i only when every key is
+    a query), pool about the data's mean: one cell. Shifting moments of degree ``2 p`` about a centre
+    ``r`` bandwidths away loses about ``r**(2 p)`` in relative accuracy, so for p ≥ 2 a cell spans at
+    most ``10**(2 / p)`` bandwidths (~1e4 eps), at most :data:`MAX_CELLS` of them (beyond that they
+    widen); ``unit`` (≥ the bandwidth, ≥ the cell's reach) keeps every power of ``(x - centre) / unit``
+    of the keys near the cell finite. (Leave-one-out at p ≥ 2 loses up to ``(|x - mean| / h)**(2 p)``
+    eps, which a bandwidth search's criterion tolerates.)
+    """
+    dc = sm.n_continuous
+    whole = [(slice(None), np.zeros(dc), np.ones(dc))]
+    if order <= 1 or exclude_self or not len(Q):
+        return whole
+    q = _standardised(sm, Q)
+    h = np.broadcast_to(np.asarray(h, dtype=np.float64), (sm.X.shape[1],))
+    scale = query_bandwidths(sm, Q, h)[:, :dc].min(axis=0) if sm.neighbours is not None else h[:dc]
+    scale = np.where(np.isfinite(scale), scale / sm.center[1], 1.0)
+    scale = np.minimum(np.maximum(scale, np.finfo(float).tiny), 1.0)  # the narrowest kernel, in sd units
+    width = 10.0 ** (2.0 / order)
+    while True:
+        cell = np.floor((q - q.min(axis=0)) / (width * scale)).astype(np.int64)
+        labels, inverse = np.unique(cell, axis=0, return_inverse=True)
+        if len(labels) <= MAX_CELLS:
+            break
+        width *= 2.0
+    out = []
+    for g in range(len(labels)):
+        rows = np.flatnonzero(inverse.reshape(-1) == g)
+        centre = q[rows].mean(axis=0)
+        out.append((rows, centre, np.maximum(scale, np.abs(q[rows] - centre).max(axis=0))))
+    return out
 
 
 #: Normal-equation builders by order (order 0: A is the pooled weight, B the pooled weighted targets).
@@ -245,18 +290,26 @@ def moments(sm: Smoother, Q, Y, h, *, order=None, kernel=None, factor=1.0, weigh
     """The local fit's normal equations at Q (and ``extra`` (n, e) columns pooled alike) in one pass.
 
     ``order``, ``kernel`` and ``weights`` default to the smoother's; ``factor`` scales the bandwidths
-    (see :func:`pool`); ``Y`` (n, k) may have no columns (the normal matrices alone).
+    (see :func:`pool`); ``Y`` (n, k) may have no columns (the normal matrices alone). Orders ≥ 2 pool
+    once per cell of queries (:func:`_cells`).
     """
-    build = SYSTEMS[sm.order if order is None else order]
+    order = sm.order if order is None else order
+    build = SYSTEMS[order]
     w = sm.weights if weights is None else weights
-    cols = build.columns(sm, Y, w)
-    c = cols.shape[1]
-    if extra is not None:
-        cols = np.concatenate([cols, extra], axis=1)
-    out = pool(sm, Q, cols, h, exclude_self, kernel, log_sums, factor)
-    pooled, log_sum = out if log_sums else (out, None)
-    A, B = build.assemble(sm, Q, pooled[:, :c], Y.shape[1])
-    return Moments(A, B, pooled[:, c:], log_sum)
+    m, k, e = Q.shape[0], Y.shape[1], 0 if extra is None else extra.shape[1]
+    P = len(monomials(sm.n_continuous, order))
+    A, B, ex, log_sum = np.empty((m, P, P)), np.empty((m, P, k)), np.empty((m, e)), np.empty(m)
+    for rows, centre, unit in _cells(sm, Q, h, order, exclude_self):
+        cols = build.columns(sm, Y, w, centre, unit)
+        c = cols.shape[1]
+        if extra is not None:
+            cols = np.concatenate([cols, extra], axis=1)
+        out = pool(sm, Q[rows], cols, h, exclude_self, kernel, log_sums, factor)
+        pooled, log_sum[rows] = out if log_sums else (out, np.nan)
+        with np.errstate(invalid="ignore", over="ignore"):  # empty (compact) or degenerate rows give NaN
+            A[rows], B[rows] = build.assemble(sm, Q[rows], pooled[:, :c], k, centre, unit)
+        ex[rows] = pooled[:, c:]
+    return Moments(A, B, ex, log_sum if log_sums else None)
 
 
 def moments_with_and_without_self(sm: Smoother, Y, h, *, extra=None) -> tuple[Moments, Moments]:
@@ -268,10 +321,15 @@ def moments_with_and_without_self(sm: Smoother, Y, h, *, extra=None) -> tuple[Mo
     ``(1 - a) pooled + a c_i``, ``a = exp(-log(exp(L) + 1))`` the point's own
     attention weight. Both weights are in [0, 1] and sum to 1, so nothing
     cancels: the full moments equal a direct pass to rounding (where a point
-    has no other key in a compact support, ``a = 1``). Returns (without, with).
+    has no other key in a compact support, ``a = 1``). Orders ≥ 2 take two
+    passes (the fit pools about cells of queries). Returns (without, with).
     """
+    if sm.order >= 2:  # the fit pools about cells of queries; leave-one-out about one centre (see _cells)
+        return (moments(sm, sm.X, Y, h, exclude_self=True, extra=extra, log_sums=True),
+                moments(sm, sm.X, Y, h, extra=extra, log_sums=True))
     build = SYSTEMS[sm.order]
-    cols = build.columns(sm, Y, sm.weights)
+    dc = sm.n_continuous
+    cols = build.columns(sm, Y, sm.weights, np.zeros(dc), np.ones(dc))
     c = cols.shape[1]
     if extra is not None:
         cols = np.concatenate([cols, extra], axis=1)
@@ -283,7 +341,8 @@ def moments_with_and_without_self(sm: Smoother, Y, h, *, extra=None) -> tuple[Mo
         full = np.where(np.isfinite(log_sum)[:, None], others[:, None] * pooled, 0.0) + own[:, None] * cols
     out = []
     for p, ls in ((pooled, log_sum), (full, full_log_sum)):
-        A, B = build.assemble(sm, sm.X, p[:, :c], Y.shape[1])
+        with np.errstate(invalid="ignore", over="ignore"):
+            A, B = build.assemble(sm, sm.X, p[:, :c], Y.shape[1])
         out.append(Moments(A, B, p[:, c:], ls))
     return out[0], out[1]
 
