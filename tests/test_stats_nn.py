@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from r_reference import fixture, loo_local_linear, xy
 
-from nadaraya.stats.localpoly import local_polynomial, smoother_norms, squared_kernel
+from nadaraya.kernels import square
+from nadaraya.stats.localpoly import local_polynomial, smoother_norms
 from nadaraya.stats.nn import kth_distance, neighbour_count, nn_bandwidths, varying_pooler
 
 KERNELS = {"gauss": "gaussian", "tcub": "tricube"}
@@ -19,7 +20,8 @@ def _fit(case, Q):
     h0 = case["h"] / (2.5 if kern == "gaussian" else 1.0) if case["h"] > 0 else None
     X = x[:, None]
     hr = nn_bandwidths(Q, X, case["nn"], h0, kern) if case["nn"] > 0 else np.full(len(Q), h0)
-    sq, h2 = squared_kernel(kern, hr)
+    sq, factor = square(kern)
+    h2 = hr * factor
     pool, pool2 = varying_pooler(Q, X, hr, kernel=kern), varying_pooler(Q, X, h2, kernel=sq)
     unit = np.array([np.median(hr)])
     fit = local_polynomial(Q, X, y[:, None], unit, order=case["deg"], pooler=pool)

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels import get_kernel
-from ..pooling import EmptySupportWarning, attention_pool, log_kernel_sums
+from ..kernels import get_kernel, square
+from ..pooling import pool_and_log_sums
 
-__all__ = ["exponents", "LocalPolynomialFit", "local_polynomial", "attention_pooler", "drop_infinite", "squared_kernel", "smoother_norms"]
+__all__ = ["exponents", "LocalPolynomialFit", "local_polynomial", "attention_pooler", "drop_infinite", "smoother_norms"]
 
 #: Most pooling calls one fit makes (cells of queries, each with its own centre).
 MAX_CELLS = 256
@@ -73,7 +72,8 @@ def attention_pooler(queries, keys, bandwidth, *, kernel="gaussian", method="aut
     """A pooling function ``pool(rows, values, exclude_self) -> (pooled (r, c), log kernel sums (r,))``.
 
     ``rows`` selects queries (all of them when ``exclude_self``, which leaves
-    key i out of query i). Infinite bandwidths are handled by :func:`drop_infinite`.
+    key i out of query i); both results come from one engine pass
+    (:func:`nadaraya.pooling.pool_and_log_sums`). Infinite bandwidths are handled by :func:`drop_infinite`.
     """
     kern = get_kernel(kernel)
     queries, keys, h = drop_infinite(queries, keys, bandwidth)
@@ -82,11 +82,7 @@ def attention_pooler(queries, keys, bandwidth, *, kernel="gaussian", method="aut
         q = queries[rows]
         if exclude_self and len(q) != len(keys):
             raise ValueError("attention_pooler leaves keys out only when every query (the keys) is pooled")
-        args = dict(kernel=kern, bandwidth=h, method=method, exclude_self=exclude_self)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", EmptySupportWarning)
-            pooled = attention_pool(q, keys, values, on_empty="ignore", **args)
-        return pooled, log_kernel_sums(q, keys, **args)
+        return pool_and_log_sums(q, keys, values, kernel=kern, bandwidth=h, method=method, exclude_self=exclude_self)
 
     pool.any_rows_exclusion = False
     return pool
@@ -330,31 +326,13 @@ def local_polynomial(queries, keys, values, bandwidth, *, order, kernel="gaussia
     return LocalPolynomialFit(coef, small, gram, row0, log_sum, ok)
 
 
-def squared_kernel(kernel, bandwidth):
-    """A kernel and bandwidth whose weights are ``K**2`` (the Gaussian: the same kernel at ``h / sqrt(2)``)."""
-    kern = get_kernel(kernel)
-    h = np.asarray(bandwidth, dtype=np.float64)
-    if kern.name == "gaussian":
-        return kern, h / np.sqrt(2.0)
-    if kern.name == "laplace":
-        return kern, h / 2.0
-    if kern.name in ("boxcar", "constant"):
-        return kern, h
-    if kern.name == "epanechnikov":
-        return get_kernel("biweight"), h
-    from ..kernels import Kernel
-
-    return Kernel(f"{kern.name}^2", kern.support, _score=lambda t, o: 2.0 * kern._score(t, o),
-                  _dscore=lambda t, o: 2.0 * kern._dscore(t, o)), h
-
-
 def smoother_norms(queries, keys, bandwidth, *, order, kernel="gaussian", sample_weight=None, method="auto",
                    pooler=None, squared_pooler=None, scale=None, fit=None):
     """``||l(q)||**2 = sum_j l_j(q)**2`` of the local polynomial's effective weights at each query (m,).
 
     ``l(q) = e_1' A^-1 Z' W`` (``W`` = w K); so ``||l||**2 = e_1' A^-1 C A^-1 e_1`` with ``C``
     the same normal matrix under the weights ``w**2 K**2`` — a second local fit
-    with the squared kernel. ``pooler``/``squared_pooler`` override the poolings
+    with the kernel's square (:func:`nadaraya.kernels.square`). ``pooler``/``squared_pooler`` override the poolings
     (per-query bandwidths); ``fit`` reuses a fit of the same queries.
     """
     keys = np.asarray(keys, dtype=np.float64)
@@ -366,7 +344,8 @@ def smoother_norms(queries, keys, bandwidth, *, order, kernel="gaussian", sample
     if fit is None:
         fit = local_polynomial(queries, keys, zeros, h, order=order, kernel=kernel, sample_weight=w,
                                method=method, pooler=pooler, scale=scale)
-    sq, h2 = squared_kernel(kernel, h)
+    sq, factor = square(kernel)
+    h2 = h * factor
     fit2 = local_polynomial(queries, keys, zeros, h2, order=order, kernel=sq, sample_weight=w * w,
                             method=method, pooler=squared_pooler, scale=scale)
     quad = np.einsum("mi,mij,mj->m", fit.row0, fit2.gram, fit.row0)
