@@ -2,7 +2,7 @@
 
 The cases are generated from the registry (:data:`nadaraya.engines.ENGINES`),
 so a new engine is tested as soon as it is registered: every engine × kernel
-it supports × d × dtype × exclude_self × batch, against an independent
+(the registry's and their squares, :data:`nadaraya.kernels.SQUARES`) it supports × d × dtype × exclude_self × batch, against an independent
 brute-force reference (the ``attention_pool`` docstring's formula). Engines
 with a ``tol`` option run at :data:`TOL`, so every engine is held to the
 exact engines' tolerance (1e-12 of max|values| in float64, 2e-5 in float32).
@@ -17,8 +17,10 @@ import numpy as np
 import nadaraya as nw
 from conftest import rtol_for
 from nadaraya import engines
+from nadaraya.kernels import SQUARES, get_kernel
 
-KERNELS = sorted(nw.KERNELS)
+#: The registry's kernels and their squares (what the estimator's smoother norms pool with).
+KERNELS = sorted(nw.KERNELS) + sorted(SQUARES)
 
 #: ``tol`` passed to engines that take one (their error bound must then be below the exact engines' tolerance).
 TOL = 1e-13
@@ -35,7 +37,7 @@ def engine_kernel_cases(d_values=(1, 3)):
         for name in engines.NAMES
         for kernel in KERNELS
         for d in d_values + EXTRA_D.get(name, ())
-        if engines.get(name).supports(nw.KERNELS[kernel], d, {})
+        if engines.get(name).supports(get_kernel(kernel), d, {})
     ]
 
 
@@ -44,12 +46,12 @@ def options(name: str) -> dict:
 
 
 def pool(name, q, k, v, kernel, exclude_self=False):
-    return engines.get(name).pool(q, k, v, nw.KERNELS[kernel], exclude_self, **options(name))
+    return engines.get(name).pool(q, k, v, get_kernel(kernel), exclude_self, **options(name))
 
 
 def reference(q, k, v, kernel, exclude_self=False):
     """Brute force in float64 from the canonical arrays: squared distances in the inputs' dtype (the support test)."""
-    kern = nw.KERNELS[kernel]
+    kern = get_kernel(kernel)
     out = np.empty(q.shape[:2] + (v.shape[2],))
     for i in range(q.shape[0]):
         diff = q[i][:, None, :] - k[i][None, :, :]  # the inputs' dtype, like every engine
@@ -103,7 +105,7 @@ def check_extreme_bandwidths(name, kernel, d, dtype, scale):
     q, keys, v = (np.ascontiguousarray(a, dtype=dtype) for a in (q * scale, keys * scale, v))
     got = pool(name, q, keys, v, kernel)
     assert_agree(got, reference(q, keys, v, kernel), v, dtype, f"{name} {kernel} scale={scale}")
-    if not nw.KERNELS[kernel].compact:
+    if not get_kernel(kernel).compact:
         assert np.all(np.isfinite(got)), f"{name} {kernel}: NaN for an unbounded kernel"
 
 
@@ -118,7 +120,7 @@ def check_ties_and_far_queries(name, kernel, d, dtype):
     got = pool(name, q, keys, v, kernel)
     assert_agree(got, reference(q, keys, v, kernel), v, dtype, f"{name} {kernel}")
     far = got[0, -2:]
-    assert np.all(np.isnan(far)) if nw.KERNELS[kernel].compact else np.all(np.isfinite(far)), f"{name} {kernel}"
+    assert np.all(np.isnan(far)) if get_kernel(kernel).compact else np.all(np.isfinite(far)), f"{name} {kernel}"
 
 
 def check_single_key_and_empty_support(name, kernel, d, dtype):
@@ -131,7 +133,7 @@ def check_single_key_and_empty_support(name, kernel, d, dtype):
         got = pool(name, q, keys, v, kernel)
     assert_agree(got, reference(q, keys, v, kernel), v, dtype, f"{name} {kernel}")
     np.testing.assert_allclose(got[0, :2], [[3.0, -1.0]] * 2, rtol=4 * np.finfo(dtype).eps)
-    if nw.KERNELS[kernel].compact:
+    if get_kernel(kernel).compact:
         assert np.all(np.isnan(got[0, 2:])), "queries with no key in the support must be NaN in every output"
 
 
@@ -148,7 +150,7 @@ def check_inputs_are_not_modified(name, kernel, d):
     copies = [a.copy() for a in (q, keys, v)]
     pool(name, q, keys, v, kernel, True)
     if hasattr(engines.get(name), "partials"):
-        engines.get(name).partials(q, keys, v, nw.KERNELS[kernel], True, **options(name))
+        engines.get(name).partials(q, keys, v, get_kernel(kernel), True, **options(name))
     for a, c in zip((q, keys, v), copies):
         np.testing.assert_array_equal(a, c)
 
@@ -159,18 +161,18 @@ def check_partials_finalize_to_pool(name, kernel, d, dtype, exclude_self):
 
     engine = engines.get(name)
     q, keys, v = problem(f"partials {name} {kernel} {d}", 2, 23, 23, d, 2, dtype, exclude_self=exclude_self)
-    whole = engine.partials(q, keys, v, nw.KERNELS[kernel], exclude_self, **options(name))
+    whole = engine.partials(q, keys, v, get_kernel(kernel), exclude_self, **options(name))
     assert whole.max_score.shape == whole.denominator.shape == q.shape[:2]
     assert whole.weighted_sum.shape == q.shape[:2] + (v.shape[2],)
     assert_agree(finalize(whole), reference(q, keys, v, kernel, exclude_self), v, dtype, f"{name} {kernel}")
-    want = engines.log_sums("dense", q, keys, nw.KERNELS[kernel], exclude_self)
+    want = engines.log_sums("dense", q, keys, get_kernel(kernel), exclude_self)
     with np.errstate(divide="ignore"):
         got = whole.max_score + np.log(whole.denominator)
     np.testing.assert_allclose(got, want, rtol=rtol_for(dtype), atol=rtol_for(dtype), err_msg=f"{name} {kernel}")
     if exclude_self:
         return  # shards of keys with exclude_self need key offsets (stream's own tests)
-    a = engine.partials(q, keys[:, :9], v[:, :9], nw.KERNELS[kernel], **options(name))
-    b = engine.partials(q, keys[:, 9:], v[:, 9:], nw.KERNELS[kernel], **options(name))
+    a = engine.partials(q, keys[:, :9], v[:, :9], get_kernel(kernel), **options(name))
+    b = engine.partials(q, keys[:, 9:], v[:, 9:], get_kernel(kernel), **options(name))
     assert_agree(finalize(merge(a, b)), reference(q, keys, v, kernel), v, dtype, f"{name} {kernel} sharded")
 
 
@@ -182,4 +184,4 @@ def check_declarations(name):
     assert isinstance(getattr(engine, "REQUIRES", ""), str)
     assert isinstance(getattr(engine, "EXACT", True), bool)
     for kernel in KERNELS:
-        assert engine.supports(nw.KERNELS[kernel], 1, {}) in (True, False)
+        assert engine.supports(get_kernel(kernel), 1, {}) in (True, False)
