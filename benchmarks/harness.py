@@ -39,6 +39,11 @@ FULL = {
     "loo_n": 100_000,
     "sel_small_n": 1_000,  # bandwidth selection beside statsmodels' cv_ls
     "sel_big_n": 100_000,  # bandwidth selection alone
+    "est_n1": 1_000_000,  # estimator fit / predict, 1-D
+    "est_n2": 200_000,  # ... 2-D
+    "est_loo_n1": 100_000,  # estimator fits with bandwidth="loo": 1-D Gaussian
+    "est_loo_n4": 100_000,  # ... 4-D Epanechnikov
+    "est_loo_n2": 200_000,  # ... 2-D Gaussian
     "budget_s": 20.0,  # stop repeating a case once this much time went into it
 }
 QUICK = {
@@ -52,6 +57,11 @@ QUICK = {
     "loo_n": 5_000,
     "sel_small_n": 200,
     "sel_big_n": 5_000,
+    "est_n1": 20_000,
+    "est_n2": 10_000,
+    "est_loo_n1": 2_000,
+    "est_loo_n4": 2_000,
+    "est_loo_n2": 2_000,
     "budget_s": 3.0,
 }
 TP_BANDWIDTH = 1.0

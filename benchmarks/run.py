@@ -18,6 +18,9 @@ scale       1-D, m = n = 10^6: wall time, compile time and peak memory (one
 loo         leave-one-out mean squared residual at a fixed bandwidth, n = 10^5
 select      leave-one-out bandwidth selection: n = 1,000 beside statsmodels'
             KernelReg(bw="cv_ls"), and n = 10^5 alone, in 1-D and 4-D
+estimator   NadarayaWatsonRegressor: fit against predict at a fixed bandwidth
+            (n = 10^6 in 1-D, 2 10^5 in 2-D, four kernel families, orders 0
+            and 1), and whole fits with bandwidth="loo" (benchmarks/bench_estimator.py)
 dask        strong scaling on a LocalCluster with 1 and 2 workers
             (benchmarks/dask_scaling.py)
 threads     200 leave-one-out passes at n = 1000 and the estimator's LOO
@@ -40,6 +43,7 @@ import time
 from pathlib import Path
 
 import bench_dask
+import bench_estimator
 import bench_loo
 import bench_scale
 import bench_select
@@ -55,6 +59,7 @@ MODULES = {
     "scale": bench_scale,
     "loo": bench_loo,
     "select": bench_select,
+    "estimator": bench_estimator,
     "dask": bench_dask,
     "startup": startup,
     "threads": bench_threads,
