@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .. import bandwidth as bw
+from ..kernels import get_kernel
 from ..stats import criteria
 from ..stats.plugin import plugin_bandwidth
 from ..stats.search import global_search
@@ -27,6 +28,16 @@ __all__ = ["Problem", "SELECTORS", "choose_bandwidth"]
 
 #: Criterion evaluations of one multi-feature (or AICc/GCV) bandwidth search.
 MAX_EVALUATIONS = 2500
+#: Refinements of the global search from its best first points (the start, the normal reference, each
+#: feature smoothed out).
+N_STARTS = 2
+#: Coarse-grid points the global search screens, times n**2 (kernel evaluations per criterion evaluation).
+SCREEN_PAIRS = 1e7
+#: Points per feature of the global search's check of its result, while it screens the grid.
+CHECK_GRID = 16
+#: Evaluations of statsmodels' cv_ls path in the global search, times n**2: all of it (up to 1000) for
+#: n <= 141, so that the search is never worse than statsmodels' there; its first 20 at n = 1000.
+PATH_PAIRS = 2e7
 
 
 @dataclass(frozen=True)
@@ -83,10 +94,11 @@ def _feature_box(p: Problem):
     return start, lower, upper, reference
 
 
-def _global(p: Problem, objective, *, reference=True) -> np.ndarray:
+def _global(p: Problem, objective, *, reference=True, gradient=None) -> np.ndarray:
     """Column bandwidths minimising ``objective(column bandwidths)`` over one value per feature, +inf allowed.
 
-    A constant continuous feature is smoothed out (h = inf) without being searched.
+    A constant continuous feature is smoothed out (h = inf) without being searched. ``gradient(column
+    bandwidths) -> (value, d value / d log h per column)``, if given, needs one column per feature.
     """
     start, lower, upper, ref = _feature_box(p)
     const = np.zeros(p.n_features, dtype=bool)
@@ -104,10 +116,56 @@ def _global(p: Problem, objective, *, reference=True) -> np.ndarray:
     if p.progress is not None:
         progress = lambda step, total, h, value: p.progress(step, None, full(h), value)  # noqa: E731
     start, lower, upper, ref = start[free], lower[free], upper[free], ref[free]
+    grad = None
+    if gradient is not None:
+        def grad(hf):
+            value, g = gradient(full(hf))
+            return value, g[free]
     res = global_search(lambda hf: objective(full(hf)), start, lower=lower, upper=upper,
                         reference_start=ref if reference else None, n_grid=16, progress=progress,
-                        max_evaluations=MAX_EVALUATIONS)
+                        gradient=grad, smooth=not get_kernel(p.smoother.kernel).compact, n_starts=N_STARTS,
+                        max_evaluations=MAX_EVALUATIONS, **_exploration(p))
     return full(res.bandwidth)
+
+
+def _exploration(p: Problem) -> dict:
+    """How widely the global search explores, by the cost of an evaluation (about n**2 kernel evaluations).
+
+    While ``SCREEN_PAIRS / n**2`` is at least 25 (n <= 632) it screens that many points of its coarse grid
+    (at most 625) besides the first d + 2, and checks its result on a ``CHECK_GRID``-point grid per feature;
+    above, it screens the first d + 2 points only and checks nothing.
+    """
+    n2 = float(p.smoother.X.shape[0]) ** 2
+    grid = min(int(SCREEN_PAIRS / n2), 625)
+    out = dict(reference_path=min(int(PATH_PAIRS / n2), 1000))
+    if grid < 25:
+        return dict(out, n_screen=p.n_features + 2, n_check=0)
+    return dict(out, n_screen=p.n_features + 2 + grid, n_check=CHECK_GRID)
+
+
+def _loo_gradient(p: Problem):
+    """``h -> (LOO squared error, its gradient on log h)`` in one pooling pass, or None where not available.
+
+    Available for the Gaussian local-constant regressor on continuous features without nearest-neighbour
+    bandwidths (:func:`nadaraya.bandwidth._loo_gaussian_value_and_grad`); infinite columns are dropped.
+    """
+    sm = p.smoother
+    if (get_kernel(sm.kernel).name != "gaussian" or sm.order != 0 or sm.neighbours is not None
+            or p.objective != "squared" or sm.n_continuous != sm.X.shape[1] or p.n_features != sm.X.shape[1]):
+        return None
+    Y = np.asarray(p.y_fit, dtype=np.float64).reshape(sm.X.shape[0], -1)
+    loss = loo_loss(sm, Y)
+
+    def value_and_grad(h):
+        h = np.asarray(h, dtype=np.float64)
+        fin = np.isfinite(h)
+        g = np.zeros(h.size)
+        if not fin.any():
+            return loss(h), g
+        value, g[fin] = bw._loo_gaussian_value_and_grad(sm.X[:, fin], Y, h[fin], p.sample_weight, sm.method)
+        return value, g
+
+    return value_and_grad
 
 
 def _loo_objective(p: Problem):
@@ -130,7 +188,7 @@ def _leave_one_out_search(p: Problem) -> np.ndarray:
     """One feature: the scalar grid-and-Brent search; several: the global search (bandwidths may go to +inf)."""
     if p.n_features == 1 and not p.encoding.levels:
         return _leave_one_out(p)
-    return _global(p, _loo_objective(p))
+    return _global(p, _loo_objective(p), gradient=_loo_gradient(p))
 
 
 def _information(name):
