@@ -22,7 +22,7 @@ from ..stats.plugin import plugin_bandwidth
 from ..stats.search import global_search
 from ._categorical import Encoding, column_bandwidths, search_columns
 from ._diagnostics import hat_diagonal
-from ._localpoly import Smoother, local_fit, loo_loss
+from ._localpoly import Smoother, local_fit, loo_loss, monomials
 
 __all__ = ["Problem", "SELECTORS", "choose_bandwidth"]
 
@@ -31,13 +31,16 @@ MAX_EVALUATIONS = 2500
 #: Refinements of the global search from its best first points (the start, the normal reference, each
 #: feature smoothed out).
 N_STARTS = 2
-#: Coarse-grid points the global search screens, times n**2 (kernel evaluations per criterion evaluation).
-SCREEN_PAIRS = 1e7
+#: The fixed cost of a criterion evaluation, in kernel evaluations (about a millisecond).
+COST_FLOOR = 1e5
+#: Coarse-grid points the global search screens, times the cost of an evaluation (:func:`_exploration`):
+#: the whole 5**3 grid for a local-constant fit up to n = 50, none from n = 700.
+SCREEN_PAIRS = 1.3e7
 #: Points per feature of the global search's check of its result, while it screens the grid.
 CHECK_GRID = 16
-#: Evaluations of statsmodels' cv_ls path in the global search, times n**2: all of it (up to 1000) for
-#: n <= 141, so that the search is never worse than statsmodels' there; its first 20 at n = 1000.
-PATH_PAIRS = 2e7
+#: Evaluations of statsmodels' cv_ls path in the global search, times the cost of an evaluation: for a
+#: local-constant fit about 300 up to n = 100, 210 at n = 200, 27 at n = 1000; local linear in 3-D, 7 times fewer.
+PATH_PAIRS = 3e7
 
 
 @dataclass(frozen=True)
@@ -129,15 +132,22 @@ def _global(p: Problem, objective, *, reference=True, gradient=None) -> np.ndarr
 
 
 def _exploration(p: Problem) -> dict:
-    """How widely the global search explores, by the cost of an evaluation (about n**2 kernel evaluations).
+    """How widely the global search explores, by the cost of an evaluation: ``(n**2 + COST_FLOOR) * c / 2``
+    kernel evaluations, c the moments a local fit pools (2 for local constant; the floor stands for the
+    fixed cost of a call).
 
-    While ``SCREEN_PAIRS / n**2`` is at least 25 (n <= 632) it screens that many points of its coarse grid
-    (at most 625) besides the first d + 2, and checks its result on a ``CHECK_GRID``-point grid per feature;
-    above, it screens the first d + 2 points only and checks nothing.
+    statsmodels' path gets ``PATH_PAIRS / cost`` evaluations (at most 1000; none if fewer than 4 (d + 1)).
+    While ``SCREEN_PAIRS / cost`` is at least 25, the search screens that many points of its coarse grid (at
+    most 625) besides the first d + 2, and checks its result on a ``CHECK_GRID``-point grid per feature.
     """
-    n2 = float(p.smoother.X.shape[0]) ** 2
-    grid = min(int(SCREEN_PAIRS / n2), 625)
-    out = dict(reference_path=min(int(PATH_PAIRS / n2), 1000))
+    sm = p.smoother
+    k = 1 if p.Y.ndim == 1 else p.Y.shape[1]
+    dc = max(sm.n_continuous, 1)
+    moments = len(monomials(dc, 2 * sm.order)) + len(monomials(dc, sm.order)) * k
+    cost = (float(sm.X.shape[0]) ** 2 + COST_FLOOR) * moments / 2
+    path = min(int(PATH_PAIRS / cost), 1000)
+    grid = min(int(SCREEN_PAIRS / cost), 625)
+    out = dict(reference_path=path if path >= 4 * (p.n_features + 1) else 0)
     if grid < 25:
         return dict(out, n_screen=p.n_features + 2, n_check=0)
     return dict(out, n_screen=p.n_features + 2 + grid, n_check=CHECK_GRID)
