@@ -19,7 +19,7 @@ MAX_STEP = 2.0
 #: A coordinate smoothed out during a descent is tried this far below the top of its variable (at about
 #: 22 times ``exp(top)``) once the descent ends: it may want a finite value now that the others settled.
 REVISIT = 1e-3
-#: A descent that comes this close (on the variable, infinity at the top of its box) to a step of an
+#: A descent that comes this close (on the variable; infinity 1 past the top of its box) to a step of an
 #: earlier descent, with a value no better, stops there: the earlier descent went on from that step.
 MERGE = 0.05
 
@@ -145,7 +145,7 @@ def descend(f: Counted, h, lo, top, allow_infinite, max_iter=100):
     if not np.isfinite(value):
         return point(t), value, False
     g = grad(t, value)
-    whole = _Scale(top, allow_infinite).upper  # every coordinate's variable; infinity at the top of the box
+    whole = _Scale(top, allow_infinite).upper + 1.0  # every coordinate's variable; infinity past the top
 
     def at(x):
         w = whole.copy()
