@@ -28,8 +28,9 @@ the value ``h_j = inf`` for every coordinate:
 3. for a smooth criterion, when ``n_check`` > 0, a check of the result: each
    coordinate on an ``n_check``-point grid of its box and infinity, the others
    fixed; a better point starts a new refinement (twice at most);
-4. a bandwidth left above the box whose criterion equals, to ``FLAT`` relative,
-   the value at infinity is reported as infinite.
+4. the best point evaluated wins (a refinement's end, as a rule); a bandwidth
+   left above the box whose criterion equals, to ``FLAT`` relative, the value
+   at infinity is reported as infinite.
 
 Every evaluation is cached (a point is never evaluated twice) and counted
 against ``max_evaluations``.
@@ -162,8 +163,9 @@ def global_search(objective, start, *, lower, upper, allow_infinite=True, n_grid
     n_starts : int
         Refinements from the best of the start, the reference and the single features smoothed out.
     n_screen : int, optional
-        Points screened: the first d + 2 (d + 1 without a reference, 1 without infinities) and then
-        grid points (default: the whole grid if it has at most ``MAX_COARSE`` points, else none).
+        Points screened: always the first ones (the start, the reference if given and, when infinity is
+        allowed, the d single features smoothed out), then grid points up to this many in all (default:
+        the whole grid if it has at most ``MAX_COARSE`` points, else none).
     n_check : int, optional
         Points of each coordinate's grid in the check of a smooth criterion's result (default
         ``n_grid``; 0: no check).
@@ -207,8 +209,10 @@ def global_search(objective, start, *, lower, upper, allow_infinite=True, n_grid
         best_h, best = _search(f, start, lo, hi, allow_infinite, n_grid, n_starts, n_screen,
                                n_grid if n_check is None else n_check, reference_start, reference_path, smooth)
     except Spent:
-        best, best_h = f.best
+        best_h, best = None, np.inf
         log.info("bandwidth search: the budget of %d evaluations is spent", max_evaluations)
+    if f.best[0] < best:  # never worse than a point evaluated on the way (where statsmodels' path ends, say)
+        best, best_h = f.best
     if best_h is None:
         best_h, best = start, np.inf
     f.budget = np.inf  # a few evaluations more: past the box, a criterion that no longer changes
