@@ -39,6 +39,8 @@ FULL = {
     "loo_n": 100_000,
     "sel_small_n": 1_000,  # bandwidth selection beside statsmodels' cv_ls
     "sel_big_n": 100_000,  # bandwidth selection alone
+    "search_n": 1_000,  # the estimator's 3-D / 4-D search beside statsmodels' cv_ls
+    "search_timeout_s": 3600.0,  # per measurement (statsmodels' cv_ls: about a second per evaluation)
     "budget_s": 20.0,  # stop repeating a case once this much time went into it
 }
 QUICK = {
@@ -52,6 +54,8 @@ QUICK = {
     "loo_n": 5_000,
     "sel_small_n": 200,
     "sel_big_n": 5_000,
+    "search_n": 200,
+    "search_timeout_s": 600.0,
     "budget_s": 3.0,
 }
 TP_BANDWIDTH = 1.0

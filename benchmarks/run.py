@@ -23,6 +23,9 @@ dask        strong scaling on a LocalCluster with 1 and 2 workers
 threads     200 leave-one-out passes at n = 1000 and the estimator's LOO
             search, default threads against one, with a busy loop holding
             one core and without (benchmarks/bench_threads.py)
+search      the estimator's global bandwidth search at n = 1,000 in 3-D and 4-D,
+            orders 0 and 1, beside statsmodels' KernelReg(bw="cv_ls")
+            (benchmarks/bench_search.py; statsmodels takes minutes per case)
 
 Every timing is the best of a few repeats (``time.perf_counter``) after a
 warm-up call; a case whose single call is long gets fewer repeats (the table
@@ -42,6 +45,7 @@ from pathlib import Path
 import bench_dask
 import bench_loo
 import bench_scale
+import bench_search
 import bench_select
 import bench_threads
 import bench_throughput
@@ -58,6 +62,7 @@ MODULES = {
     "dask": bench_dask,
     "startup": startup,
     "threads": bench_threads,
+    "search": bench_search,
 }
 SECTIONS = tuple(MODULES)
 ALIASES = {str(i + 1): name for i, name in enumerate(SECTIONS)}
