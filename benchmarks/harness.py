@@ -54,7 +54,7 @@ QUICK = {
     "loo_n": 5_000,
     "sel_small_n": 200,
     "sel_big_n": 5_000,
-    "search_n": 200,
+    "search_n": 100,
     "search_timeout_s": 600.0,
     "budget_s": 3.0,
 }
