@@ -44,6 +44,8 @@ FULL = {
     "est_loo_n1": 100_000,  # estimator fits with bandwidth="loo": 1-D Gaussian
     "est_loo_n4": 100_000,  # ... 4-D Epanechnikov
     "est_loo_n2": 200_000,  # ... 2-D Gaussian
+    "search_n": 1_000,  # the estimator's 3-D / 4-D search beside statsmodels' cv_ls
+    "search_timeout_s": 3600.0,  # per measurement (statsmodels' cv_ls: about a second per evaluation)
     "budget_s": 20.0,  # stop repeating a case once this much time went into it
 }
 QUICK = {
@@ -62,6 +64,8 @@ QUICK = {
     "est_loo_n1": 2_000,
     "est_loo_n4": 2_000,
     "est_loo_n2": 2_000,
+    "search_n": 100,
+    "search_timeout_s": 600.0,
     "budget_s": 3.0,
 }
 TP_BANDWIDTH = 1.0

@@ -26,6 +26,10 @@ dask        strong scaling on a LocalCluster with 1 and 2 workers
 threads     200 leave-one-out passes at n = 1000 and the estimator's LOO
             search, default threads against one, with a busy loop holding
             one core and without (benchmarks/bench_threads.py)
+search      the estimator's global bandwidth search at n = 1,000 in 3-D and 4-D,
+            orders 0 and 1, beside statsmodels' KernelReg(bw="cv_ls")
+            (benchmarks/bench_search.py); only with --only search: statsmodels
+            takes about an hour
 
 Every timing is the best of a few repeats (``time.perf_counter``) after a
 warm-up call; a case whose single call is long gets fewer repeats (the table
@@ -46,6 +50,7 @@ import bench_dask
 import bench_estimator
 import bench_loo
 import bench_scale
+import bench_search
 import bench_select
 import bench_threads
 import bench_throughput
@@ -63,8 +68,11 @@ MODULES = {
     "dask": bench_dask,
     "startup": startup,
     "threads": bench_threads,
+    "search": bench_search,
 }
 SECTIONS = tuple(MODULES)
+#: Sections run only when named (``--only``): statsmodels' cv_ls alone takes about an hour in "search".
+OPT_IN = ("search",)
 ALIASES = {str(i + 1): name for i, name in enumerate(SECTIONS)}
 #: Subprocess measurements (``run.py --worker JSON``) by kind.
 WORKERS = {
@@ -131,7 +139,7 @@ def main(argv=None) -> int:
 
     start, cpu0 = time.perf_counter(), cpu_snapshot()
     sizes = QUICK if args.quick else FULL
-    only = [ALIASES.get(s, s) for s in (args.only or SECTIONS)]
+    only = [ALIASES.get(s, s) for s in (args.only or [s for s in SECTIONS if s not in OPT_IN])]
     doc = {"quick": args.quick, "sizes": sizes, "sections": {}}
     for name in SECTIONS:
         if name in only:

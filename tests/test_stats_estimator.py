@@ -106,6 +106,19 @@ def test_mtcars_search_beats_statsmodels_and_reaches_the_infimum(tmp_path):
             np.testing.assert_allclose(model.predict(Xq), model.predict(X[:5]), rtol=1e-14)
 
 
+def test_three_features_at_n_1000_in_few_evaluations():
+    """Issue 20: x2 is noise and smoothed out, at the optimum the earlier search reached in 2314 evaluations."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, (1000, 3))
+    y = np.sin(2 * np.pi * X[:, 0]) + 0.5 * X[:, 1] + rng.normal(0, 0.3, 1000)
+    calls = []
+    model = NWR(order=0).fit(X, y, progress=lambda *args: calls.append(args))
+    assert model.loo_mse_ == pytest.approx(0.09448775851383201, rel=1e-12)
+    assert np.isinf(model.bandwidth_[2])
+    np.testing.assert_allclose(model.bandwidth_[:2], [0.0248430360, 0.1563468799], rtol=1e-5)
+    assert len(calls) < 100
+
+
 def test_given_infinite_bandwidth():
     X, y = _mtcars()
     model = NWR(bandwidth=[0.4, 25.0, np.inf]).fit(X, y)

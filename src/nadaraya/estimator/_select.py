@@ -16,17 +16,31 @@ from typing import Callable
 import numpy as np
 
 from .. import bandwidth as bw
+from ..kernels import get_kernel
 from ..stats import criteria
 from ..stats.plugin import plugin_bandwidth
 from ..stats.search import global_search
 from ._categorical import Encoding, column_bandwidths, search_columns
 from ._diagnostics import fit_and_hat
-from ._localpoly import Smoother, local_fit, loo_loss
+from ._localpoly import Smoother, local_fit, loo_loss, monomials
 
 __all__ = ["Problem", "SELECTORS", "choose_bandwidth"]
 
 #: Criterion evaluations of one multi-feature (or AICc/GCV) bandwidth search.
 MAX_EVALUATIONS = 2500
+#: Refinements of the global search from its best first points (the start, the normal reference, each
+#: feature smoothed out).
+N_STARTS = 2
+#: The fixed cost of a criterion evaluation, in kernel evaluations (about a millisecond).
+COST_FLOOR = 1e5
+#: Coarse-grid points the global search screens, times the cost of an evaluation (:func:`_exploration`):
+#: the whole 5**3 grid for a local-constant fit up to n = 50, none from n = 700.
+SCREEN_PAIRS = 1.3e7
+#: Points per feature of the global search's check of its result, while it screens the grid.
+CHECK_GRID = 16
+#: Evaluations of statsmodels' cv_ls path in the global search, times the cost of an evaluation: for a
+#: local-constant fit about 300 up to n = 100, 210 at n = 200, 27 at n = 1000; local linear in 3-D, 7 times fewer.
+PATH_PAIRS = 3e7
 
 
 @dataclass(frozen=True)
@@ -83,10 +97,11 @@ def _feature_box(p: Problem):
     return start, lower, upper, reference
 
 
-def _global(p: Problem, objective, *, reference=True) -> np.ndarray:
+def _global(p: Problem, objective, *, reference=True, gradient=None) -> np.ndarray:
     """Column bandwidths minimising ``objective(column bandwidths)`` over one value per feature, +inf allowed.
 
-    A constant continuous feature is smoothed out (h = inf) without being searched.
+    A constant continuous feature is smoothed out (h = inf) without being searched. ``gradient(column
+    bandwidths) -> (value, d value / d log h per column)``, if given, needs one column per feature.
     """
     start, lower, upper, ref = _feature_box(p)
     const = np.zeros(p.n_features, dtype=bool)
@@ -104,10 +119,63 @@ def _global(p: Problem, objective, *, reference=True) -> np.ndarray:
     if p.progress is not None:
         progress = lambda step, total, h, value: p.progress(step, None, full(h), value)  # noqa: E731
     start, lower, upper, ref = start[free], lower[free], upper[free], ref[free]
+    grad = None
+    if gradient is not None:
+        def grad(hf):
+            value, g = gradient(full(hf))
+            return value, g[free]
     res = global_search(lambda hf: objective(full(hf)), start, lower=lower, upper=upper,
                         reference_start=ref if reference else None, n_grid=16, progress=progress,
-                        max_evaluations=MAX_EVALUATIONS)
+                        gradient=grad, smooth=not get_kernel(p.smoother.kernel).compact, n_starts=N_STARTS,
+                        max_evaluations=MAX_EVALUATIONS, **_exploration(p))
     return full(res.bandwidth)
+
+
+def _exploration(p: Problem) -> dict:
+    """How widely the global search explores, by the cost of an evaluation: ``(n**2 + COST_FLOOR) * c / 2``
+    kernel evaluations, c the moments a local fit pools (2 for local constant; the floor stands for the
+    fixed cost of a call).
+
+    statsmodels' path gets ``PATH_PAIRS / cost`` evaluations (at most 1000; none if fewer than 4 (d + 1)).
+    While ``SCREEN_PAIRS / cost`` is at least 25, the search screens that many points of its coarse grid (at
+    most 625) besides the first d + 2, and checks its result on a ``CHECK_GRID``-point grid per feature.
+    """
+    sm = p.smoother
+    k = 1 if p.Y.ndim == 1 else p.Y.shape[1]
+    dc = max(sm.n_continuous, 1)
+    moments = len(monomials(dc, 2 * sm.order)) + len(monomials(dc, sm.order)) * k
+    cost = (float(sm.X.shape[0]) ** 2 + COST_FLOOR) * moments / 2
+    path = min(int(PATH_PAIRS / cost), 1000)
+    grid = min(int(SCREEN_PAIRS / cost), 625)
+    out = dict(reference_path=path if path >= 4 * (p.n_features + 1) else 0)
+    if grid < 25:
+        return dict(out, n_screen=p.n_features + 2, n_check=0)
+    return dict(out, n_screen=p.n_features + 2 + grid, n_check=CHECK_GRID)
+
+
+def _loo_gradient(p: Problem):
+    """``h -> (LOO squared error, its gradient on log h)`` in one pooling pass, or None where not available.
+
+    Available for the Gaussian local-constant regressor on continuous features without nearest-neighbour
+    bandwidths (:func:`nadaraya.bandwidth._loo_gaussian_value_and_grad`); infinite columns are dropped.
+    """
+    sm = p.smoother
+    if (get_kernel(sm.kernel).name != "gaussian" or sm.order != 0 or sm.neighbours is not None
+            or p.objective != "squared" or sm.n_continuous != sm.X.shape[1] or p.n_features != sm.X.shape[1]):
+        return None
+    Y = np.asarray(p.y_fit, dtype=np.float64).reshape(sm.X.shape[0], -1)
+    loss = loo_loss(sm, Y)
+
+    def value_and_grad(h):
+        h = np.asarray(h, dtype=np.float64)
+        fin = np.isfinite(h)
+        g = np.zeros(h.size)
+        if not fin.any():
+            return loss(h), g
+        value, g[fin] = bw._loo_gaussian_value_and_grad(sm.X[:, fin], Y, h[fin], p.sample_weight, sm.method)
+        return value, g
+
+    return value_and_grad
 
 
 def _loo_objective(p: Problem):
@@ -130,7 +198,7 @@ def _leave_one_out_search(p: Problem) -> np.ndarray:
     """One feature: the scalar grid-and-Brent search; several: the global search (bandwidths may go to +inf)."""
     if p.n_features == 1 and not p.encoding.levels:
         return _leave_one_out(p)
-    return _global(p, _loo_objective(p))
+    return _global(p, _loo_objective(p), gradient=_loo_gradient(p))
 
 
 def _information(name):
