@@ -145,11 +145,12 @@ def _standardised(sm: Smoother, Z):
 
 
 def _linear_columns(sm: Smoother, Y, w, centre=None, unit=None):
+    """``w``, ``w x``, ``w x_i x_j`` (i ≤ j), ``w y``, ``w x y`` of the standardised inputs."""
     n, k = Y.shape
     dc = sm.n_continuous
     X = _standardised(sm, sm.X)
-    outer = (X[:, :, None] * X[:, None, :]).reshape(n, dc * dc)
-    return np.concatenate([w[:, None], w[:, None] * X, w[:, None] * outer, w[:, None] * Y,
+    i, j = np.triu_indices(dc)
+    return np.concatenate([w[:, None], w[:, None] * X, w[:, None] * X[:, i] * X[:, j], w[:, None] * Y,
                            (w[:, None, None] * X[:, :, None] * Y[:, None, :]).reshape(n, dc * k)], axis=1)
 
 
@@ -158,11 +159,14 @@ def _linear_assemble(sm: Smoother, Q, pooled, k, centre=None, unit=None):
     dc = sm.n_continuous
     q = _standardised(sm, Q)
     m = Q.shape[0]
+    i, j = np.triu_indices(dc)
+    c = 1 + dc + i.size  # the columns before the targets'
     s0 = pooled[:, 0]
     s1 = pooled[:, 1 : 1 + dc]
-    s2 = pooled[:, 1 + dc : 1 + dc + dc * dc].reshape(m, dc, dc)
-    t0 = pooled[:, 1 + dc + dc * dc : 1 + dc + dc * dc + k]
-    t1 = pooled[:, 1 + dc + dc * dc + k :].reshape(m, dc, k)
+    s2 = np.empty((m, dc, dc))
+    s2[:, i, j] = s2[:, j, i] = pooled[:, 1 + dc : c]
+    t0 = pooled[:, c : c + k]
+    t1 = pooled[:, c + k :].reshape(m, dc, k)
     z1 = s1 - s0[:, None] * q  # sum a w (x - q)
     z2 = s2 - s1[:, :, None] * q[:, None, :] - q[:, :, None] * s1[:, None, :] + s0[:, None, None] * q[:, :, None] * q[:, None, :]
     zy = t1 - q[:, :, None] * t0[:, None, :]
@@ -347,24 +351,62 @@ def moments_with_and_without_self(sm: Smoother, Y, h, *, extra=None) -> tuple[Mo
     return out[0], out[1]
 
 
+#: Largest 1-norm condition number of an equilibrated normal matrix that is inverted directly; beyond it
+#: the pseudo-inverse (NumPy's cutoff, 1e-15 of the largest singular value) decides, as for a singular one.
+COND_MAX = 1e13
+
+
+def _inverse(A):
+    """``A^-1`` of finite symmetric normal matrices A (r, P, P) as (P, P, r), NaN where a direct inverse is unsafe.
+
+    Equilibrated to a unit diagonal first (``D A D``, ``D = diag(A)**-1/2``), so the moments' scales
+    (powers of ``h / sd``) do not count against the condition number, then inverted by sweeping each
+    pivot in turn (Goodnight's sweep operator: no pivoting, which a positive definite matrix needs none
+    of): P rank-one updates over the matrix-major layout (P, P, r), which NumPy runs as contiguous
+    loops over the r matrices. A diagonal or a pivot that is not positive, or a 1-norm condition number
+    above :data:`COND_MAX`, leaves its matrix NaN.
+    """
+    P = A.shape[1]
+    M = np.ascontiguousarray(A.transpose(1, 2, 0))
+    diag = M[np.arange(P), np.arange(P)]
+    bad = np.any(~(diag > 0), axis=0)
+    s = 1.0 / np.sqrt(np.where(diag > 0, diag, 1.0))
+    M *= s[:, None, :]
+    M *= s[None, :, :]
+    norm = np.abs(M).sum(axis=0).max(axis=0)
+    for k in range(P):
+        d = M[k, k].copy()
+        bad |= ~(d > 0)
+        d[bad] = 1.0
+        col = M[:, k] / d
+        M -= col[:, None, :] * M[None, k, :]
+        M[:, k] = col
+        M[k, :] = col
+        M[k, k] = -1.0 / d
+    bad |= ~(norm * np.abs(M).sum(axis=0).max(axis=0) < COND_MAX)
+    M *= -s[:, None, :]
+    M *= s[None, :, :]
+    M[:, :, bad] = np.nan
+    return M
+
+
 def solve(A, B):
     """Coefficients (m, P, k) and the first rows of ``A^-1`` (m, P), NaN where A is not finite.
 
-    Order 0 (P = 1) divides; higher orders take the pseudo-inverse (a window with fewer distinct points
-    than monomials gets the minimum-norm solution).
+    Order 0 (P = 1) divides; higher orders invert the (equilibrated) normal matrices directly
+    (:func:`_inverse`), and take the pseudo-inverse where that is unsafe: a window with fewer distinct
+    points than monomials gets the minimum-norm solution.
     """
-    m, P = A.shape[:2]
-    if P == 1:
+    if A.shape[1] == 1:
         with np.errstate(invalid="ignore", divide="ignore"):
             return B / A, 1.0 / A[:, 0]
-    ok = np.all(np.isfinite(A), axis=(1, 2))
-    beta = np.full((m, P, B.shape[2]), np.nan)
-    row0 = np.full((m, P), np.nan)
-    if ok.any():
-        inv = np.linalg.pinv(A[ok])
-        beta[ok] = inv @ B[ok]
-        row0[ok] = inv[:, 0, :]
-    return beta, row0
+    finite = np.all(np.isfinite(A), axis=(1, 2))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        inv = _inverse(np.where(finite[:, None, None], A, 0.0))
+    rest = np.flatnonzero(finite & np.isnan(inv[0, 0]))
+    if rest.size:
+        inv[:, :, rest] = np.linalg.pinv(A[rest]).transpose(1, 2, 0)
+    return np.einsum("ijm,mjk->mik", inv, B), inv[0].T
 
 
 def slopes_of(sm: Smoother, beta):

@@ -132,9 +132,9 @@ def _global(p: Problem, objective, *, reference=True, gradient=None) -> np.ndarr
 
 
 def _exploration(p: Problem) -> dict:
-    """How widely the global search explores, by the cost of an evaluation: ``(n**2 + COST_FLOOR) * c / 2``
+    """How widely the global search explores, by the cost of an evaluation: ``n**2 c / 2 + COST_FLOOR``
     kernel evaluations, c the moments a local fit pools (2 for local constant; the floor stands for the
-    fixed cost of a call).
+    fixed cost of a call, which small data sets pay whatever the order).
 
     statsmodels' path gets ``PATH_PAIRS / cost`` evaluations (at most 1000; none if fewer than 4 (d + 1)).
     While ``SCREEN_PAIRS / cost`` is at least 25, the search screens that many points of its coarse grid (at
@@ -144,7 +144,7 @@ def _exploration(p: Problem) -> dict:
     k = 1 if p.Y.ndim == 1 else p.Y.shape[1]
     dc = max(sm.n_continuous, 1)
     moments = len(monomials(dc, 2 * sm.order)) + len(monomials(dc, sm.order)) * k
-    cost = (float(sm.X.shape[0]) ** 2 + COST_FLOOR) * moments / 2
+    cost = float(sm.X.shape[0]) ** 2 * moments / 2 + COST_FLOOR
     path = min(int(PATH_PAIRS / cost), 1000)
     grid = min(int(SCREEN_PAIRS / cost), 625)
     out = dict(reference_path=path if path >= 4 * (p.n_features + 1) else 0)
