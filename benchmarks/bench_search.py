@@ -31,9 +31,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from harness import measure_trees
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -210,22 +211,9 @@ def main(argv=None) -> int:
     if args.worker:
         print(json.dumps(_worker(json.loads(args.worker))), flush=True)
         return 0
-    from bench_threads import _source_of
-
     cases = [tuple(int(v) for v in c.split(":")) for c in args.case] if args.case else CASES
-    with tempfile.TemporaryDirectory() as tmp:
-        trees = {}
-        if args.before:
-            trees[args.before] = _source_of(args.before, Path(tmp))
-        trees["this tree"] = ROOT / "src"
-        res = measure(trees, n=args.n, repeats=args.repeats, statsmodels=not args.no_statsmodels,
-                      timeout=args.timeout, cases=cases)
-    res["load_average_end"] = list(os.getloadavg())
-    if args.json:
-        args.json.write_text(json.dumps(res, indent=2) + "\n")
-    print("\n".join(markdown(res)))
-    return 0
-
+    return measure_trees(args.before, measure, markdown, args.json, n=args.n, repeats=args.repeats,
+                         statsmodels=not args.no_statsmodels, timeout=args.timeout, cases=cases)
 
 if __name__ == "__main__":
     sys.exit(main())

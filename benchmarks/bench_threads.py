@@ -31,11 +31,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
-import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
+
+from harness import measure_trees
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -127,14 +126,6 @@ def _case(src: Path, busy: bool, passes: int, repeats: int) -> dict:
     return res
 
 
-def _source_of(commit: str, into: Path) -> Path:
-    """The ``src`` tree of ``commit``, unpacked under ``into``."""
-    tar = subprocess.run(["git", "archive", commit, "src"], cwd=ROOT, capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=BytesIO(tar)) as tf:
-        tf.extractall(into, filter="data")
-    return into / "src"
-
-
 def measure(trees: dict, passes: int = PASSES, repeats: int = 5) -> dict:
     """Every tree (label -> src folder) idle and busy."""
     rows = []
@@ -206,18 +197,7 @@ def main(argv=None) -> int:
     if args.worker:
         print(json.dumps(_worker(json.loads(args.worker))), flush=True)
         return 0
-    with tempfile.TemporaryDirectory() as tmp:
-        trees = {}
-        if args.before:
-            trees[args.before] = _source_of(args.before, Path(tmp))
-        trees["this tree"] = ROOT / "src"
-        res = measure(trees, args.passes, args.repeats)
-    res["load_average_end"] = list(os.getloadavg())
-    if args.json:
-        args.json.write_text(json.dumps(res, indent=2) + "\n")
-    print("\n".join(markdown(res)))
-    return 0
-
+    return measure_trees(args.before, measure, markdown, args.json, passes=args.passes, repeats=args.repeats)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -317,3 +317,33 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.write_text(text)
     os.replace(tmp, path)
 
+
+def source_of(commit: str, into: Path) -> Path:
+    """The ``src`` tree of ``commit``, unpacked under ``into`` (``git archive``)."""
+    import tarfile
+    from io import BytesIO
+
+    tar = subprocess.run(["git", "archive", commit, "src"], cwd=HERE.parent, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=BytesIO(tar)) as tf:
+        tf.extractall(into, filter="data")
+    return into / "src"
+
+
+def measure_trees(before, measure, markdown, json_path=None, **options) -> int:
+    """``measure(trees, **options)`` over this tree's ``src`` (and ``before``'s, a commit), then print ``markdown``.
+
+    ``trees`` maps a label to a ``src`` folder; the result gets the load average at the end, and is
+    written to ``json_path`` if given.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {before: source_of(before, Path(tmp))} if before else {}
+        trees["this tree"] = HERE.parent / "src"
+        res = measure(trees, **options)
+    res["load_average_end"] = list(os.getloadavg())
+    if json_path:
+        json_path.write_text(json.dumps(res, indent=2) + "\n")
+    print("\n".join(markdown(res)))
+    return 0
+

@@ -32,15 +32,12 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..pooling import EmptySupportWarning, attention_pool, pool_and_log_sums
-from ..stats.localpoly import drop_infinite
+from ..stats.localpoly import drop_infinite, query_cells
 from ..stats.nn import nn_bandwidths, varying_pooler
 
 __all__ = ["Smoother", "ORDERS", "SYSTEMS", "Builder", "Moments", "pool", "moments", "moments_with_and_without_self",
            "solve", "slopes_of", "local_fit",
            "centering", "loo_loss", "polynomial_system", "monomials"]
-
-#: Most poolings one order ≥ 2 system makes (cells of queries, each with its own centre).
-MAX_CELLS = 256
 
 #: Polynomial orders the estimator accepts, with their names for messages.
 ORDERS = {0: "local constant", 1: "local linear", 2: "local quadratic", 3: "local cubic"}
@@ -238,12 +235,10 @@ def _cells(sm: Smoother, Q, h, order, exclude_self):
     """The queries' cells ``(rows, centre, unit)``, in standardised coordinates, that one pooling serves each.
 
     Orders 0 and 1, and leave-one-out (the engines leave key i out of query i only when every key is
-    a query), pool about the data's mean: one cell. Shifting moments of degree ``2 p`` about a centre
-    ``r`` bandwidths away loses about ``r**(2 p)`` in relative accuracy, so for p ≥ 2 a cell spans at
-    most ``10**(2 / p)`` bandwidths (~1e4 eps), at most :data:`MAX_CELLS` of them (beyond that they
-    widen); ``unit`` (≥ the bandwidth, ≥ the cell's reach) keeps every power of ``(x - centre) / unit``
-    of the keys near the cell finite. (Leave-one-out at p ≥ 2 loses up to ``(|x - mean| / h)**(2 p)``
-    eps, which a bandwidth search's criterion tolerates.)
+    a query), pool about the data's mean: one cell. For p ≥ 2 the cells are
+    :func:`nadaraya.stats.localpoly.query_cells` in units of the narrowest kernel (shifting moments of
+    degree ``2 p`` across ``r`` bandwidths loses about ``r**(2 p)`` in relative accuracy). (Leave-one-out
+    at p ≥ 2 loses up to ``(|x - mean| / h)**(2 p)`` eps, which a bandwidth search's criterion tolerates.)
     """
     dc = sm.n_continuous
     whole = [(slice(None), np.zeros(dc), np.ones(dc))]
@@ -254,19 +249,7 @@ def _cells(sm: Smoother, Q, h, order, exclude_self):
     scale = query_bandwidths(sm, Q, h)[:, :dc].min(axis=0) if sm.neighbours is not None else h[:dc]
     scale = np.where(np.isfinite(scale), scale / sm.center[1], 1.0)
     scale = np.minimum(np.maximum(scale, np.finfo(float).tiny), 1.0)  # the narrowest kernel, in sd units
-    width = 10.0 ** (2.0 / order)
-    while True:
-        cell = np.floor((q - q.min(axis=0)) / (width * scale)).astype(np.int64)
-        labels, inverse = np.unique(cell, axis=0, return_inverse=True)
-        if len(labels) <= MAX_CELLS:
-            break
-        width *= 2.0
-    out = []
-    for g in range(len(labels)):
-        rows = np.flatnonzero(inverse.reshape(-1) == g)
-        centre = q[rows].mean(axis=0)
-        out.append((rows, centre, np.maximum(scale, np.abs(q[rows] - centre).max(axis=0))))
-    return out
+    return query_cells(q, scale, order)
 
 
 #: Normal-equation builders by order (order 0: A is the pooled weight, B the pooled weighted targets).

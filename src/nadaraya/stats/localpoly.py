@@ -25,7 +25,8 @@ import numpy as np
 from ..kernels import get_kernel, square
 from ..pooling import pool_and_log_sums
 
-__all__ = ["exponents", "LocalPolynomialFit", "local_polynomial", "attention_pooler", "drop_infinite", "smoother_norms"]
+__all__ = ["exponents", "LocalPolynomialFit", "local_polynomial", "attention_pooler", "drop_infinite", "smoother_norms",
+           "query_cells"]
 
 #: Most pooling calls one fit makes (cells of queries, each with its own centre).
 MAX_CELLS = 256
@@ -161,7 +162,7 @@ def _shift_terms(big: np.ndarray):
     return terms
 
 
-def _cells(queries, scale, order):
+def query_cells(queries, scale, order):
     """Groups of query rows and their centres and coordinate units ``(rows, centre, unit)``.
 
     Shifting moments of order ``2 p`` across ``r`` bandwidths loses about
@@ -306,13 +307,13 @@ def local_polynomial(queries, keys, values, bandwidth, *, order, kernel="gaussia
     small, big = exponents(d, order), exponents(d, 2 * order)
     plan = dict(keys=keys, values=values, w=w, queries=queries, scale=scale, small=small, big=big,
                 terms=_shift_terms(big), small_terms=_shift_terms(small), pooler=pooler)
-    cells = _cells(queries, scale, order)
+    cells = query_cells(queries, scale, order)
     direct = not exclude_self or len(cells) == 1 or getattr(pooler, "any_rows_exclusion", False)
     out = _assemble(plan, cells, exclude_self, "pool" if direct else "subtract")
     if not direct:
         # taking a key's own term out of pooled moments loses ~eps / (1 - own weight); one
         # centre for all loses ~eps * (distance / scale)**(2 p): keep the better of the two per key
-        one = _cells(queries, scale, 0)
+        one = query_cells(queries, scale, 0)
         one = [(one[0][0], one[0][1], np.maximum(scale, np.abs(queries - one[0][1]).max(axis=0)))]
         alt = _assemble(plan, one, True, "pool")
         v = np.abs(queries - one[0][1]) / scale
