@@ -100,7 +100,7 @@ def test_closed_support_is_the_boxcars_only():
 
 
 def _triweight_value(t):
-    """``(1 - t)**3`` for ``t < 1``, else 0: a kernel written the way kernels.py writes them."""
+    """``(1 - t)**3`` for ``t < 1``, else 0: a kernel written the way nadaraya.kernels writes them."""
     u = like(t, 1.0) - t
     return u * u * u if t < like(t, 1.0) else like(t, 0.0)
 

@@ -13,6 +13,7 @@ Categorical features use the Aitchison–Aitken kernel (:mod:`._categorical`);
 Modules (each imports only those listed before it, and nadaraya's lower layers):
 
 * ``_categorical``: integer codes, one-hot embedding, Aitchison–Aitken lambda ↔ h;
+* ``_normal_equations``: the local fits' small symmetric systems, solved at once;
 * ``_localpoly``: :class:`~._localpoly.Smoother` and local-polynomial fits taking h as an argument;
 * ``_diagnostics``: standard errors, hat diagonal, derivative, effective neighbours, attention weights;
 * ``_params``: every parameter's checker, declared once (``_parameter_checks``);

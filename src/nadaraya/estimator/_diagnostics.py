@@ -36,7 +36,8 @@ from ..kernels import square
 from ..pooling import EmptySupportWarning
 from ..pooling import attention_weights as _pooling_weights
 from ..stats.localpoly import drop_infinite
-from ._localpoly import Smoother, local_fit, moments, moments_with_and_without_self, monomials, slopes_of, solve
+from ._localpoly import Smoother, local_fit, moments, moments_with_and_without_self, monomials, slopes_of
+from ._normal_equations import solve
 
 __all__ = ["smoother_norm2", "hat_diagonal", "fit_and_hat", "training_summary", "predict_with_std", "derivative",
            "attention_weights"]
