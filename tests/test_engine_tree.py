@@ -20,6 +20,7 @@ import nadaraya as nw
 import engine_contract
 from conftest import rtol_for
 from nadaraya._checks import prepare
+from nadaraya._softmax import log_normaliser
 from nadaraya.engines import state, stream, tree
 from nadaraya.engines.tree import gauss, hermite, kdtree
 
@@ -253,8 +254,14 @@ def test_partials_merge_over_key_shards(kernel, exclude_self):
     _assert_agree(merged, _reference(q, k, v, kernel, exclude_self), v, kernel, np.float64, kernel)
     whole = tree.partials(q, k, v, kern, exclude_self)
     ref = stream.partials(q, k, v, kern, exclude_self)
-    np.testing.assert_allclose(whole.max_score, ref.max_score, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(whole.denominator, ref.denominator, rtol=1e-9)
+    log_sums = log_normaliser(whole.max_score, whole.denominator)
+    np.testing.assert_allclose(log_sums, log_normaliser(ref.max_score, ref.denominator), rtol=1e-12, atol=1e-12)
+    if kern.compact:  # sums of K itself, relative to K(0) = 1: the same numbers as pool, no nearest-key search
+        assert set(np.unique(whole.max_score)) <= {0.0, -np.inf}
+        np.testing.assert_array_equal(state.finalize(whole), tree.pool(q, k, v, kern, exclude_self))
+    else:  # relative to the nearest key, as the stream engine's
+        np.testing.assert_allclose(whole.max_score, ref.max_score, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(whole.denominator, ref.denominator, rtol=1e-9)
 
 
 def test_partials_of_no_keys():

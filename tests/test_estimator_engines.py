@@ -78,3 +78,15 @@ def test_effective_neighbours_on_a_named_engine_equal_the_dense_ones():
             warnings.simplefilter("ignore", RuntimeWarning)  # an empty support: 1 / NaN
             np.testing.assert_allclose(got.effective_neighbours(Q), want.effective_neighbours(Q), rtol=1e-11,
                                        err_msg=kernel)
+
+
+@pytest.mark.parametrize("d, method", [(1, "dense"), (1, "stream"), (1, "sorted"), (1, "tree"), (2, "tree")])
+@pytest.mark.parametrize("kernel", ["gaussian", "tricube"])
+def test_predictions_are_the_same_with_and_without_standard_errors(d, method, kernel):
+    """One engine pass gives the predictions either way (the standard errors add a pass of the square)."""
+    X, y, Q = _data(d, seed=8)
+    for order in (0, 1):
+        model = nw.NadarayaWatsonRegressor(kernel=kernel, bandwidth=0.2, order=order, method=method).fit(X, y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", nw.EmptySupportWarning)
+            np.testing.assert_array_equal(model.predict(Q, return_std=True)[0], model.predict(Q))

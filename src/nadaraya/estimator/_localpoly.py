@@ -23,7 +23,6 @@ bandwidths, :mod:`nadaraya.stats.localpoly` and :mod:`nadaraya.stats.nn`.
 from __future__ import annotations
 
 import itertools
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from math import comb
@@ -31,7 +30,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..pooling import EmptySupportWarning, attention_pool, pool_and_log_sums
+from ..pooling import pool_and_log_sums
 from ..stats.localpoly import drop_infinite, query_cells
 from ..stats.nn import nn_bandwidths, varying_pooler
 from ._normal_equations import solve
@@ -93,8 +92,9 @@ def pool(sm: Smoother, Q, values, h, exclude_self=False, kernel=None, log_sums=F
     An infinite bandwidth smooths its column out (:func:`nadaraya.stats.localpoly.drop_infinite`); a
     nearest-neighbour smoother pools with per-query bandwidths (:func:`query_bandwidths`, dense blocks).
     ``factor`` multiplies the bandwidths (per-query ones after they are chosen): a kernel's square runs at
-    ``factor`` times them (:func:`nadaraya.kernels.square`). With ``log_sums`` the log-normalisers
-    ``log sum_j K`` (m,) come too, from the same engine pass.
+    ``factor`` times them (:func:`nadaraya.kernels.square`). Every pooling is one engine pass
+    (:func:`nadaraya.pooling.pool_and_log_sums`), so a fit's numbers do not depend on whether its
+    log-normalisers ``log sum_j K`` (m,) were asked for (``log_sums``).
     """
     kern = kernel or sm.kernel
     if sm.neighbours is not None:
@@ -105,12 +105,9 @@ def pool(sm: Smoother, Q, values, h, exclude_self=False, kernel=None, log_sums=F
         out = varying_pooler(Qf, Xf, hq, kernel=kern)(np.arange(len(Q)), values, exclude_self)
         return out if log_sums else out[0]
     Qf, Xf, hf = drop_infinite(Q, sm.X, h)
-    args = dict(kernel=kern, bandwidth=hf * factor, exclude_self=exclude_self, method=sm.method)
-    if log_sums:
-        return pool_and_log_sums(Qf, Xf, values, **args)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", EmptySupportWarning)
-        return attention_pool(Qf, Xf, values, on_empty="ignore", **args)
+    out = pool_and_log_sums(Qf, Xf, values, kernel=kern, bandwidth=hf * factor, exclude_self=exclude_self,
+                            method=sm.method)
+    return out if log_sums else out[0]
 
 
 class Builder(NamedTuple):

@@ -259,7 +259,7 @@ def _hermite_nodes(laplace, tk, kt, vt, count, threads):
     return slot, A, hw, rem, size, p
 
 
-def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score, threads):
+def _one(q, k, v, kernel, exclude_self, key_offset, tol, threads):
     """Partials of one batch element in float64: (max score (m,), denominator (m,), sums (m, k))."""
     m, d = q.shape
     n, kv = v.shape
@@ -282,7 +282,7 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score, threads):
     qs = np.ascontiguousarray(q[qperm], dtype=np.float64)
     excl = np.where(own[qperm] >= 0, tk.pos[own[qperm]], -1)
     t_nn = None
-    if not kernel.compact or need_score:
+    if not kernel.compact:
         t_nn = np.empty(m)
         nearest.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32,
                              1.0 - _margin(q.dtype, d), QUERY_BLOCK,
@@ -290,13 +290,7 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score, threads):
     if kernel.compact:
         out = _compact_sums(kernel, tk, kt, vt, qs, excl, f32, _margin(q.dtype, d), threads)
         den = out[:, kv]
-        score = np.full(m, -np.inf)
-        if need_score:  # rescale to the largest weight, K(t_nn), as the partials are defined
-            with np.errstate(divide="ignore", invalid="ignore"):
-                score = np.where(den > 0, kernel.score(t_nn), -np.inf)
-            ref = np.exp(np.where(den > 0, score, 0.0))
-            out /= ref[:, None]
-            den = out[:, kv]
+        score = np.where(den > 0, 0.0, -np.inf)  # the sums are of K itself, relative to K(0) = 1 >= every K
     else:
         out = _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads)
         den = out[:, kv]
@@ -306,7 +300,7 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, need_score, threads):
     return score[back], den[back], out[back, :kv]
 
 
-def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, tol, need_score):
+def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, tol):
     b, m, _ = queries.shape
     dtype = values.dtype
     max_score = np.empty((b, m), dtype)
@@ -317,7 +311,7 @@ def _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, t
         threads = 1
     for i in range(b):
         max_score[i], den[i], sums[i] = _one(
-            queries[i], keys[i], values[i], kernel, exclude_self, key_offset, tol, need_score, threads
+            queries[i], keys[i], values[i], kernel, exclude_self, key_offset, tol, threads
         )
     return Partials(max_score, den, sums)
 
@@ -329,11 +323,13 @@ def partials(queries, keys, values, kernel: Kernel, exclude_self=False, *, key_o
     Arguments as for :func:`pool`, plus ``key_offset`` (the global index of
     this set's first key, for ``exclude_self`` on key shards, as in
     :func:`nadaraya.engines.stream.partials`); ``n = 0`` gives an empty
-    partial. ``max_score`` is the score of the nearest key inside the
-    support; for the Gaussian and Laplace kernels ``denominator`` and
-    ``weighted_sum`` are within the module's bound relative to it.
+    partial. ``max_score`` is, for the Gaussian and Laplace kernels, the
+    score of the nearest key (``denominator`` and ``weighted_sum`` are within
+    the module's bound relative to it); for the compact kernels 0, the score
+    of ``K(0) = 1``, which no key exceeds (the sums are of ``K`` itself, as
+    :func:`pool` divides them: no nearest-key search, and the same numbers).
     """
-    return _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, tol, True)
+    return _run(queries, keys, values, kernel, exclude_self, key_offset, num_threads, tol)
 
 
 def pool(queries, keys, values, kernel: Kernel, exclude_self=False, *, num_threads=None, tol=1e-10) -> np.ndarray:
@@ -343,4 +339,4 @@ def pool(queries, keys, values, kernel: Kernel, exclude_self=False, *, num_threa
     support), within ``(tol / 2 + ~1e-14) max|values|`` for the Gaussian and
     Laplace kernels (see the module docstring).
     """
-    return finalize(_run(queries, keys, values, kernel, exclude_self, 0, num_threads, tol, False))
+    return finalize(_run(queries, keys, values, kernel, exclude_self, 0, num_threads, tol))
