@@ -5,6 +5,7 @@ import pytest
 from r_reference import dataset, fixture, loo_local_linear, xy
 
 from nadaraya import NadarayaWatsonRegressor as NWR
+from nadaraya.stats.criteria import loo_mse
 
 kr = pytest.importorskip("statsmodels.nonparametric.kernel_regression")
 
@@ -260,3 +261,18 @@ def test_smoothed_out_categorical_and_widest_ordered_bandwidths_are_usable():
     np.testing.assert_allclose(theirs, model.predict(X), rtol=0, atol=1e-10 * np.abs(y).max())
     refit = NWR(bandwidth=eff, categorical=[1], ordered=[2]).fit(X, y)
     np.testing.assert_allclose(refit.predict(X), model.predict(X), rtol=0, atol=1e-14 * np.abs(y).max())
+
+
+@pytest.mark.slow
+def test_four_features_epanechnikov_at_n_1000():
+    """The rule of thumb is too narrow for a compact kernel in 4-D (some points have no neighbour): the
+    search widens it, and from n = 1000 descends on the criterion instead of sweeping it."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 5, (1000, 4))
+    y = (2 * np.sin(X) + X**0.8).mean(axis=1) + rng.normal(0, 0.5, 1000)
+    calls = []
+    model = NWR(kernel="epanechnikov").fit(X, y, progress=lambda *args: calls.append(args))
+    assert np.isfinite(model.loo_mse_)
+    assert model.loo_mse_ == pytest.approx(loo_mse(X, y, model.bandwidth_, kernel="epanechnikov"), rel=1e-12)
+    assert model.loo_mse_ < loo_mse(X, y, np.full(4, 2.0), kernel="epanechnikov")
+    assert len(calls) < 1000  # the sweeps spend their whole budget, 2500

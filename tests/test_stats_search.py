@@ -106,3 +106,19 @@ def test_the_budget_is_kept():
     y = np.sin(6 * X[:, 0]) + rng.normal(0, 0.1, 60)
     res = global_search(lambda h: loo_mse(X, y, h), [0.2] * 3, lower=[1e-3] * 3, upper=[30] * 3, max_evaluations=40)
     assert res.evaluations <= 40 + 3 and np.isfinite(res.value)  # (+ the FLAT check of each coordinate)
+
+
+@pytest.mark.parametrize("smooth", [True, False])
+def test_a_start_where_the_criterion_is_undefined_is_widened(smooth):
+    """A compact kernel's leave-one-out error is +inf while some point's support is empty: from such a start
+    (and with every single feature smoothed out still undefined) the search widens the start and finds the
+    optimum."""
+    def f(h):
+        finite = h[np.isfinite(h)]
+        if np.any(finite < 1.0) or finite.size < h.size:
+            return np.inf
+        return float(np.sum((np.log(h) - np.log([3.0, 5.0, 7.0])) ** 2))
+
+    res = global_search(f, [0.05] * 3, lower=[1e-3] * 3, upper=[100.0] * 3, smooth=smooth, n_grid=16)
+    assert np.isfinite(res.value)
+    np.testing.assert_allclose(res.bandwidth, [3.0, 5.0, 7.0], rtol=1e-2 if not smooth else 1e-4)

@@ -7,7 +7,9 @@ This is the "irrelevant variable" behaviour of cross-validation (Hall, Li and
 Racine 2007). The search therefore works on ``log h_j`` over a wide box, plus
 the value ``h_j = inf`` for every coordinate:
 
-1. screening: the start, where statsmodels' own ``cv_ls`` path (Nelder–Mead on h
+1. screening: the start (doubled until the criterion is defined: a compact
+   kernel's leave-one-out error is not while some point's support is empty),
+   where statsmodels' own ``cv_ls`` path (Nelder–Mead on h
    from its normal reference ``reference_start``) ends after ``reference_path``
    evaluations (all of it, up to 1000, by default: so the result is never worse
    than statsmodels'), the start with each single feature smoothed out; then, as many as
@@ -103,9 +105,26 @@ def _screening_points(start, reference, allow_infinite, n_screen):
     return points, first
 
 
+def _defined_start(f, start, hi):
+    """``start``, or where the criterion is first defined on doubling every coordinate (up to the box's top).
+
+    A compact kernel's leave-one-out error is undefined (+inf) while some point has no other point in its
+    support; a start too narrow for that (a rule of thumb in several dimensions, say) is widened, since
+    the single features smoothed out and the coordinate sweeps move one coordinate at a time.
+    """
+    h = np.array(start, dtype=np.float64)
+    top = np.exp(hi)
+    value = f(h)
+    while not np.isfinite(value) and np.any(h < top):
+        h = np.minimum(2.0 * h, np.maximum(top, h))
+        value = f(h)
+    return h if np.isfinite(value) else np.asarray(start, dtype=np.float64)
+
+
 def _search(f, start, lo, hi, allow_infinite, n_grid, n_starts, n_screen, n_check, reference, reference_path,
             smooth):
     """The phases of :func:`global_search` (they may stop early: :class:`._local.Spent`)."""
+    start = _defined_start(f, start, hi)
     top = np.minimum(np.log(start), hi) if allow_infinite else hi  # log h up to the start, then 1 / h**2
     if reference is not None:
         reference = np.asarray(reference, dtype=np.float64).reshape(-1)
@@ -127,6 +146,8 @@ def _search(f, start, lo, hi, allow_infinite, n_grid, n_starts, n_screen, n_chec
         h, value = refine(points[i])
         if value < best:
             best_h, best = h, value
+    if best_h is None:  # undefined wherever the refinements went: the best point evaluated, if any, stands
+        return start, np.inf
     if not smooth:  # the sweeps already cover each coordinate's whole box
         best_h, best = polish(f, best_h, lo, hi)
         return sweeps(f, best_h, lo, hi, n_grid, allow_infinite, max_sweeps=2)
