@@ -70,7 +70,10 @@ def run(sizes, threads, repeats) -> dict:
         try:
             _warm(nw, kernel, 0, d, n, 0.5)
             model = nw.NadarayaWatsonRegressor(kernel=kernel, bandwidth="loo")
-            row["fit_s"], row["runs"], _ = best_of(lambda: model.fit(X, y), 1, budget)
+            calls = []
+            row["fit_s"], row["runs"], _ = best_of(lambda: model.fit(X, y, progress=lambda *a: calls.append(1)),
+                                                   1, budget)
+            row["evaluations"] = len(calls)
             row["bandwidth"] = model.bandwidth_.tolist()
             row["loo_mse"] = model.loo_mse_
             fixed = nw.NadarayaWatsonRegressor(kernel=kernel, bandwidth=model.bandwidth_)
@@ -108,16 +111,16 @@ def markdown(s: dict, m: dict) -> list[str]:
         "`bandwidth=\"loo\"`: the whole fit (search and state), one run; the state alone is a fit at the "
         "chosen bandwidth.",
         "",
-        "| d | n | kernel | fit (s) | of which the state (s) | predict (s) | bandwidth | LOO MSE |",
-        "|---|---|---|---|---|---|---|---|",
+        "| d | n | kernel | fit (s) | evaluations | of which the state (s) | predict (s) | bandwidth | LOO MSE |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in s["loo_rows"]:
         head = f"| {r['d']} | {r['n']:,} | {r['kernel']} |"
         if r.get("error"):
-            lines.append(f"{head} error: {r['error']} | | | | |")
+            lines.append(f"{head} error: {r['error']} | | | | | |")
         else:
             bw = ", ".join(f"{b:.4g}" for b in r["bandwidth"])
-            lines.append(f"{head} {secs(r['fit_s'])} | {secs(r['state_s'])} | {secs(r['predict_s'])} | {bw} | "
+            lines.append(f"{head} {secs(r['fit_s'])} | {r['evaluations']} | {secs(r['state_s'])} | {secs(r['predict_s'])} | {bw} | "
                          f"{r['loo_mse']:.6g} |")
     lines.append("")
     return lines

@@ -33,8 +33,13 @@ MAX_EVALUATIONS = 2500
 #: 6e-7 (relative) above the coordinate sweeps' value, in 2.3 / 3.5 s instead of 4.7 / 16.9 s.
 SMOOTH_COMPACT_N = 1000
 #: Refinements of the global search from its best first points (the start, the normal reference, each
-#: feature smoothed out).
+#: feature smoothed out), while an evaluation costs at most ``STARTS_COST`` (:func:`_exploration`); one above.
 N_STARTS = 2
+#: The cost of an evaluation (kernel evaluations) up to which the search refines ``N_STARTS`` points:
+#: about n = 14,000 for a local-constant fit. A refinement takes about 100 evaluations; on 4-D
+#: Epanechnikov data (benchmarks.harness.make_data, n = 10⁴) the second, from the start with one feature
+#: smoothed out, ended 14 % above the first and took 47 % of the search.
+STARTS_COST = 2e8
 #: The fixed cost of a criterion evaluation, in kernel evaluations (about a millisecond).
 COST_FLOOR = 1e5
 #: Coarse-grid points the global search screens, times the cost of an evaluation (:func:`_exploration`):
@@ -130,7 +135,7 @@ def _global(p: Problem, objective, *, reference=True, gradient=None) -> np.ndarr
             return value, g[free]
     res = global_search(lambda hf: objective(full(hf)), start, lower=lower, upper=upper,
                         reference_start=ref if reference else None, n_grid=16, progress=progress,
-                        gradient=grad, smooth=_smooth(p), n_starts=N_STARTS,
+                        gradient=grad, smooth=_smooth(p),
                         max_evaluations=MAX_EVALUATIONS, **_exploration(p))
     return full(res.bandwidth)
 
@@ -154,6 +159,7 @@ def _exploration(p: Problem) -> dict:
     statsmodels' path gets ``PATH_PAIRS / cost`` evaluations (at most 1000; none if fewer than 4 (d + 1)).
     While ``SCREEN_PAIRS / cost`` is at least 25, the search screens that many points of its coarse grid (at
     most 625) besides the first d + 2, and checks its result on a ``CHECK_GRID``-point grid per feature.
+    Up to ``STARTS_COST`` it refines ``N_STARTS`` of the first points, above it the best one.
     """
     sm = p.smoother
     k = 1 if p.Y.ndim == 1 else p.Y.shape[1]
@@ -162,7 +168,8 @@ def _exploration(p: Problem) -> dict:
     cost = float(sm.X.shape[0]) ** 2 * moments / 2 + COST_FLOOR
     path = min(int(PATH_PAIRS / cost), 1000)
     grid = min(int(SCREEN_PAIRS / cost), 625)
-    out = dict(reference_path=path if path >= 4 * (p.n_features + 1) else 0)
+    out = dict(reference_path=path if path >= 4 * (p.n_features + 1) else 0,
+               n_starts=N_STARTS if cost <= STARTS_COST else 1)
     if grid < 25:
         return dict(out, n_screen=p.n_features + 2, n_check=0)
     return dict(out, n_screen=p.n_features + 2 + grid, n_check=CHECK_GRID)
