@@ -95,3 +95,31 @@ def test_on_the_unit_sphere_the_gaussian_kernel_is_dot_product_attention():
     np.testing.assert_allclose(pooled, sdpa, rtol=0, atol=1e-12)
     off = nw.attention_pool(Q, K, V, bandwidth=h, kernel="gaussian")
     assert np.abs(off - _softmax_attention(Q, K, V, 1 / h**2)).max() > 0.1
+
+
+def test_in_sample_training_runs_away_and_leave_one_out_settles():
+    """Exercise 2: on the in-sample loss w grows at every epoch and the loss keeps falling (towards 0 at
+    w = inf: each input attends to itself alone); on leave-one-out keys w settles."""
+    d = nw.make_dataset(n_train=50, seed=0)
+    kw = dict(w_init=1.0, lr=0.1, epochs=200)
+    loo = nw.fit_parametric(d.x_train, d.y_train, **kw)
+    ins = nw.fit_parametric(d.x_train, d.y_train, exclude_self=False, **kw)
+    assert abs(loo.w_history[-1] - loo.w_history[100]) < 0.05 * loo.w
+    assert np.all(np.diff(ins.w_history) > 0) and ins.w > 2 * loo.w
+    assert np.all(np.diff(ins.losses) < 0) and ins.losses[-1] < 0.5 * loo.losses[-1]
+    test_mse = lambda fit: np.mean(  # noqa: E731
+        (nw.attention_pool(d.x_test, d.x_train, d.y_train, bandwidth=fit.bandwidth) - d.y_truth) ** 2)
+    assert test_mse(ins) > test_mse(loo)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "laplace", "epanechnikov"])
+def test_the_in_sample_gradient_is_the_derivative_of_the_loss(kernel):
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(0, 5, 40), rng.normal(size=40)
+    x[1] = x[0]  # a repeated input: the Laplace score's derivative at distance 0 is infinite, its term 0
+    for exclude_self in (False, True):
+        loss, grad = nw.parametric_loss(0.8, x, y, kernel=kernel, exclude_self=exclude_self)
+        step = 1e-6
+        up, down = (nw.parametric_loss(0.8 + s, x, y, kernel=kernel, exclude_self=exclude_self)[0]
+                    for s in (step, -step))
+        assert np.isfinite(loss) and grad == pytest.approx((up - down) / (2 * step), rel=1e-6)
