@@ -187,6 +187,16 @@ def test_training_matches_numpy_closed_form(be, data):
     assert seen == [1, 2, 3, 4, 5]
 
 
+def test_in_sample_training_matches_numpy_closed_form(be, data):
+    net = be.model("NWKernelRegression", w_init=0.6)
+    losses = be.fw.train(net, be.t(data.x_train), be.t(data.y_train), epochs=5, lr=0.5, exclude_self=False)
+    ref = nw.fit_parametric(data.x_train, data.y_train, epochs=5, lr=0.5, w_init=0.6, exclude_self=False)
+    loo = nw.fit_parametric(data.x_train, data.y_train, epochs=5, lr=0.5, w_init=0.6)
+    np.testing.assert_allclose(losses, ref.losses, rtol=1e-10)
+    np.testing.assert_allclose(be.w(net), [ref.w], rtol=1e-10)
+    assert ref.losses[0] < loo.losses[0]  # each input's own pair in its pool
+
+
 def test_training_in_float32_stays_close(be, data):
     net = be.model("NWKernelRegression", w_init=0.6, dtype="float32")
     losses = be.fw.train(net, be.t(data.x_train, "float32"), be.t(data.y_train, "float32"))

@@ -300,11 +300,10 @@ def forward(ops, model, queries, keys, values, exclude_self, *, like=None, chunk
 
 
 #: The docstring of every framework's ``train`` (``{tensor}``: its tensor type; ``{step}``: its update).
-TRAIN_DOC = """Train ``model`` as in the chapter: SGD, summed squared loss, leave-one-out keys.
+TRAIN_DOC = """Train ``model`` as in the chapter: SGD, summed squared loss, leave-one-out keys (by default).
 
-    Each epoch is {step} on ``L = sum_j (model(x_j; other pairs) - y_j)**2``
-    (the loss is taken before the step, as the chapter prints it; MXNet's
-    ``L2Loss`` would be half of it).
+    Each epoch is {step} on ``L = sum_j (model(x_j; other pairs) - y_j)**2`` (the loss is taken
+    before the step, as the chapter prints it; MXNet's ``L2Loss`` would be half of it).
 
     Parameters
     ----------
@@ -315,6 +314,8 @@ TRAIN_DOC = """Train ``model`` as in the chapter: SGD, summed squared loss, leav
     lr : float, default 0.5
     callback : callable, optional
         ``callback(epoch, loss, model)`` after each epoch.
+    exclude_self : bool, default True
+        Leave each pair's own key out (the chapter); False: the in-sample loss, lowered by w without end.
 
     Returns
     -------

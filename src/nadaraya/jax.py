@@ -214,7 +214,7 @@ class NWLinearMapRegression(_NWBase):
         return x @ (self.w_queries if role == "queries" else self.w_keys)[...].T
 
 
-def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
+def train(model, x, y, *, epochs=5, lr=0.5, callback=None, exclude_self=True):
     # the docstring is _framework.TRAIN_DOC, shared by the framework modules
     lr = fw.check_positive_float(lr, "lr")
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
@@ -226,7 +226,7 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
     @jax.jit
     def update(params, opt_state):
         def loss_of(p):
-            return jnp.sum((nnx.merge(graphdef, p, rest)(x, x, y, exclude_self=True) - y) ** 2)
+            return jnp.sum((nnx.merge(graphdef, p, rest)(x, x, y, exclude_self=exclude_self) - y) ** 2)
 
         loss, grads = jax.value_and_grad(loss_of)(params)
         updates, opt_state = sgd.update(grads, opt_state, params)

@@ -221,7 +221,7 @@ class NWLinearMapRegression(_NWBase):
         return nd.dot(x, w.data(x.context), transpose_b=True)
 
 
-def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
+def train(model, x, y, *, epochs=5, lr=0.5, callback=None, exclude_self=True):
     # the docstring is _framework.TRAIN_DOC, shared by the three frameworks
     lr = fw.check_positive_float(lr, "lr")
     params = model.collect_params()
@@ -231,7 +231,7 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
 
     def step():
         with autograd.record():
-            loss = ((model(x, x, y, exclude_self=True) - y) ** 2).sum()
+            loss = ((model(x, x, y, exclude_self=exclude_self) - y) ** 2).sum()
         loss.backward()
         trainer.step(1)  # batch size 1: the update is lr times the gradient of the summed loss
         return loss.asscalar()

@@ -10,10 +10,12 @@ the squared error summed over the examples,
 
 (PyTorch's ``MSELoss`` summed; MXNet's ``L2Loss`` would be half of it), and
 plain gradient descent with learning rate ``lr`` takes one step per epoch on
-the whole training set.
+the whole training set. With ``exclude_self=False`` each input also attends to
+its own pair (the in-sample loss): it falls towards 0 as ``w`` grows, so
+training drives ``w`` up without end (the current edition's second exercise).
 
 Gradient. With ``t_ij = w**2 |x_i - x_j|**2`` and score ``g(t)``,
-``ds_ij/dw = g'(t_ij) 2 w |x_i - x_j|**2`` and, for a softmax,
+``ds_ij/dw = g'(t_ij) 2 w |x_i - x_j|**2`` (0 where ``x_i = x_j``) and, for a softmax,
 ``df_i/dw = sum_j a_ij (y_j - f_i) ds_ij/dw``, so
 ``dL/dw = sum_i 2 (f_i - y_i) df_i/dw``. It is computed in blocks of queries,
 never holding an n x n matrix.
@@ -35,7 +37,7 @@ __all__ = ["ParametricFit", "fit_parametric", "parametric_loss"]
 log = logging.getLogger(__name__)
 
 
-def _as_inputs(x, y):
+def _as_inputs(x, y, exclude_self=True):
     x = as_float_array(x, "x", np.float64)
     y = as_float_array(y, "y", np.float64)
     if x.ndim == 1:
@@ -44,13 +46,13 @@ def _as_inputs(x, y):
         raise ValueError(f"x must have shape (n,) or (n, d); got shape {x.shape}")
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ValueError(f"y must have shape (n,) matching x's {x.shape[0]} rows; got shape {y.shape}")
-    if x.shape[0] < 2:
+    if exclude_self and x.shape[0] < 2:
         raise ValueError("x must have at least 2 points for leave-one-out training; got 1")
     return x, y
 
 
-def parametric_loss(w, x, y, *, kernel="gaussian"):
-    """Leave-one-out squared loss of the chapter's parametric model and its derivative in ``w``.
+def parametric_loss(w, x, y, *, kernel="gaussian", exclude_self=True):
+    """Leave-one-out (or in-sample) squared loss of the chapter's parametric model and its derivative in ``w``.
 
     Parameters
     ----------
@@ -59,11 +61,13 @@ def parametric_loss(w, x, y, *, kernel="gaussian"):
     x : array_like, shape (n,) or (n, d)
     y : array_like, shape (n,)
     kernel : str, default "gaussian"
+    exclude_self : bool, default True
+        Leave each input's own pair out (the chapter's training); False: the in-sample loss.
 
     Returns
     -------
     loss : float
-        ``sum_j (f_{-j}(x_j) - y_j)**2``.
+        ``sum_j (f_{-j}(x_j) - y_j)**2`` (``f`` in place of ``f_{-j}`` in-sample).
     grad : float
         ``dloss/dw``, in closed form.
 
@@ -75,7 +79,7 @@ def parametric_loss(w, x, y, *, kernel="gaussian"):
     (13.5219, -7.0018)
     """
     kern = get_kernel(kernel)
-    x, y = _as_inputs(x, y)
+    x, y = _as_inputs(x, y, exclude_self)
     w = float(w)
     if not np.isfinite(w):
         raise ValueError(f"w must be finite, got {w}")
@@ -87,14 +91,16 @@ def parametric_loss(w, x, y, *, kernel="gaussian"):
         d2 = squared_distances(x[r0:r1], x)
         t = (w * w) * d2
         s = kern.score(t)
-        rows = np.arange(r1 - r0)
-        s[rows, r0 + rows] = -np.inf
+        if exclude_self:
+            rows = np.arange(r1 - r0)
+            s[rows, r0 + rows] = -np.inf
         a = softmax_rows(s)
         bad = np.isnan(a[:, 0])
         empty += int(bad.sum())
         a[bad] = 0.0
         f = a @ y
-        ds = kern.dscore(t) * (2.0 * w) * d2
+        with np.errstate(invalid="ignore", divide="ignore"):  # g'(0) may be infinite (Laplace): d2 = 0 there
+            ds = np.where(d2 > 0, kern.dscore(t) * (2.0 * w) * d2, 0.0)
         df = np.einsum("ij,ij->i", a * (y[None, :] - f[:, None]), ds)
         r = f - y[r0:r1]
         with np.errstate(over="ignore", invalid="ignore"):  # huge values: inf, reported by the caller
@@ -137,7 +143,8 @@ class ParametricFit:
         return 1.0 / abs(self.w) if self.w != 0 else np.inf
 
 
-def fit_parametric(x, y, *, kernel="gaussian", epochs=5, lr=0.5, w_init=None, seed=0, callback=None):
+def fit_parametric(x, y, *, kernel="gaussian", epochs=5, lr=0.5, w_init=None, seed=0, callback=None,
+                   exclude_self=True):
     """Train the chapter's learnable ``w`` by gradient descent on the leave-one-out loss.
 
     Parameters
@@ -153,6 +160,9 @@ def fit_parametric(x, y, *, kernel="gaussian", epochs=5, lr=0.5, w_init=None, se
     seed : int or numpy.random.Generator, default 0
     callback : callable, optional
         Called as ``callback(epoch, loss, w)`` after each epoch (epoch counts from 1).
+    exclude_self : bool, default True
+        Train on leave-one-out keys, as the chapter does; False trains on the in-sample loss, which
+        ``w`` lowers without end (every input ends up attending to itself alone).
 
     Returns
     -------
@@ -169,14 +179,14 @@ def fit_parametric(x, y, *, kernel="gaussian", epochs=5, lr=0.5, w_init=None, se
     kern = get_kernel(kernel)
     epochs = check_positive_int(epochs, "epochs")
     lr = check_positive_float(lr, "lr")
-    x, y = _as_inputs(x, y)
+    x, y = _as_inputs(x, y, exclude_self)
     w = float(np.random.default_rng(seed).uniform(0.0, 1.0)) if w_init is None else float(w_init)
     if not np.isfinite(w):
         raise ValueError(f"w_init must be finite, got {w_init}")
     w0 = w
     losses, ws = [], [w]
     for epoch in range(1, epochs + 1):
-        loss, grad = parametric_loss(w, x, y, kernel=kern)
+        loss, grad = parametric_loss(w, x, y, kernel=kern, exclude_self=exclude_self)
         w -= lr * grad
         if not (np.isfinite(w) and np.isfinite(loss)):
             raise ValueError(f"training diverged at epoch {epoch} (w={w}); use a smaller learning rate lr")

@@ -205,7 +205,7 @@ class NWLinearMapRegression(_NWBase):
         return {**super().get_config(), "d": self.d, "d_proj": self.d_proj}
 
 
-def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
+def train(model, x, y, *, epochs=5, lr=0.5, callback=None, exclude_self=True):
     # the docstring is _framework.TRAIN_DOC, shared by the three frameworks
     lr = fw.check_positive_float(lr, "lr")
     variables = model.trainable_variables
@@ -214,7 +214,7 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
 
     def step():
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(model(x, x, y, exclude_self=True) - y))
+            loss = tf.reduce_sum(tf.square(model(x, x, y, exclude_self=exclude_self) - y))
         for var, grad in zip(variables, tape.gradient(loss, variables)):
             var.assign_sub(lr * grad)
         return float(loss)

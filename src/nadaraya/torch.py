@@ -204,7 +204,7 @@ class NWLinearMapRegression(_NWBase):
         return x @ (self.w_queries if role == "queries" else self.w_keys).T
 
 
-def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
+def train(model, x, y, *, epochs=5, lr=0.5, callback=None, exclude_self=True):
     # the docstring is _framework.TRAIN_DOC, shared by the three frameworks
     lr = fw.check_positive_float(lr, "lr")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -213,7 +213,7 @@ def train(model, x, y, *, epochs=5, lr=0.5, callback=None):
 
     def step():
         optimizer.zero_grad()
-        loss = ((model(x, x, y, exclude_self=True) - y) ** 2).sum()
+        loss = ((model(x, x, y, exclude_self=exclude_self) - y) ** 2).sum()
         loss.backward()
         optimizer.step()
         return loss.item()
