@@ -4,22 +4,9 @@ import warnings
 
 import numpy as np
 import pytest
+from test_kernels import FORMULAS as PROFILES  # each kernel's K(u), written out independently of nadaraya.kernels
 
 import nadaraya as nw
-
-#: Each kernel's profile K(r) at scaled distances r = |x - x_i| / h, written out independently of
-#: nadaraya.kernels.
-PROFILES = {
-    "gaussian": lambda r: np.exp(-0.5 * r**2),
-    "laplace": lambda r: np.exp(-r),
-    "boxcar": lambda r: (r <= 1.0).astype(float),
-    "epanechnikov": lambda r: np.clip(1.0 - r**2, 0.0, None),
-    "triangular": lambda r: np.clip(1.0 - r, 0.0, None),
-    "biweight": lambda r: np.clip(1.0 - r**2, 0.0, None) ** 2,
-    "tricube": lambda r: np.clip(1.0 - r**3, 0.0, None) ** 3,
-    "cosine": lambda r: np.where(r < 1.0, np.cos(0.5 * np.pi * np.minimum(r, 1.0)), 0.0),
-    "constant": lambda r: np.ones_like(r),
-}
 
 
 def parzen_classes(X, y, Xq, kernel, h):
