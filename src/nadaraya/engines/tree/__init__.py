@@ -281,17 +281,14 @@ def _one(q, k, v, kernel, exclude_self, key_offset, tol, threads):
     qperm = morton_order(q)
     qs = np.ascontiguousarray(q[qperm], dtype=np.float64)
     excl = np.where(own[qperm] >= 0, tk.pos[own[qperm]], -1)
-    t_nn = None
-    if not kernel.compact:
-        t_nn = np.empty(m)
-        nearest.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32,
-                             1.0 - _margin(q.dtype, d), QUERY_BLOCK,
-                             max(LEAF, LEAF_EXP), t_nn, threads=threads)
     if kernel.compact:
         out = _compact_sums(kernel, tk, kt, vt, qs, excl, f32, _margin(q.dtype, d), threads)
         den = out[:, kv]
         score = np.where(den > 0, 0.0, -np.inf)  # the sums are of K itself, relative to K(0) = 1 >= every K
     else:
+        t_nn = np.empty(m)
+        nearest.nearest_blocks(qs, excl, tk.lo, tk.hi, tk.left, tk.right, tk.bmin, tk.bmax, kt, f32,
+                               1.0 - _margin(q.dtype, d), QUERY_BLOCK, max(LEAF, LEAF_EXP), t_nn, threads=threads)
         out = _exp_sums(kernel, tk, kt, vt, qs, excl, t_nn, f32, tol, threads)
         den = out[:, kv]
         score = -0.5 * t_nn if kernel.name == "gaussian" else -np.sqrt(t_nn)

@@ -146,7 +146,7 @@ def _search(f, start, lo, hi, allow_infinite, n_grid, n_starts, n_screen, n_chec
         h, value = refine(points[i])
         if value < best:
             best_h, best = h, value
-    if best_h is None:  # undefined wherever the refinements went: the best point evaluated, if any, stands
+    if best_h is None:  # undefined at every point screened and where the refinement went: the start stands
         return start, np.inf
     if not smooth:  # the sweeps already cover each coordinate's whole box
         best_h, best = polish(f, best_h, lo, hi)
